@@ -1,0 +1,5 @@
+"""Shared fixtures: each lives in tests/fixtures/ and is loaded here as a plugin."""
+
+pytest_plugins = [
+    "tests.fixtures.redis",
+]

@@ -1,0 +1,48 @@
+"""The `xerosync` command.
+
+Each sub-command lives in its own module exposing `register(subparsers)`; this module only
+collects them, so adding a command never means editing a central switch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from xerosync.settings import SettingsError
+
+COMMAND_MODULES = (
+    "xerosync.cli.db",
+    "xerosync.sandbox.cli",
+)
+
+
+class CommandError(Exception):
+    """A command could not do what was asked; the message says what and where."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xerosync", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+    except (SettingsError, CommandError) as exc:
+        print(f"xerosync {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
