@@ -15,6 +15,7 @@ from xerosync.settings import SettingsError
 
 COMMAND_MODULES = (
     "xerosync.cli.db",
+    "xerosync.cli.services",
     "xerosync.sandbox.cli",
 )
 

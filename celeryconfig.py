@@ -1,0 +1,60 @@
+"""Celery settings only: broker, queues, routes, acknowledgement and the beat schedule.
+
+Invoice creation has its own queue, served by its own worker, so a confirmed quote never
+waits behind routine sync work. Tasks are acknowledged after they finish (a killed worker's
+task is delivered again) and each worker takes one task at a time.
+"""
+
+from __future__ import annotations
+
+from kombu import Queue
+
+from xerosync.settings import get_settings
+
+_settings = get_settings()
+
+INVOICE_QUEUE = "invoices"
+SYNC_QUEUE = "sync"
+
+ROUTINE_PASS_TASK = "xerosync.tasks.run_routine_pass"
+INVOICE_TASKS = ("xerosync.tasks.create_invoice_for_order",)
+
+broker_url = _settings.CELERY_BROKER_URL
+broker_connection_retry_on_startup = True
+broker_transport_options = {
+    # A task not acknowledged within this time is handed to another worker; no countdown
+    # xerosync sets is ever longer than this (longer waits are deferred in the database).
+    "visibility_timeout": _settings.BROKER_VISIBILITY_TIMEOUT,
+}
+result_backend = None
+task_ignore_result = True
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+task_queues = (Queue(INVOICE_QUEUE), Queue(SYNC_QUEUE))
+task_default_queue = SYNC_QUEUE
+task_routes = {
+    **{name: {"queue": INVOICE_QUEUE} for name in INVOICE_TASKS},
+    "xerosync.tasks.*": {"queue": SYNC_QUEUE},
+}
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_time_limit = 600
+task_soft_time_limit = 540
+worker_send_task_events = True
+task_send_sent_event = True
+
+beat_schedule = {
+    "routine-pass": {
+        "task": ROUTINE_PASS_TASK,
+        "schedule": float(_settings.SYNC_INTERVAL_SECONDS),
+        # A tick nobody picked up before the next one is worthless: drop it.
+        "options": {"expires": float(_settings.SYNC_INTERVAL_SECONDS), "queue": SYNC_QUEUE},
+    },
+}

@@ -1,0 +1,126 @@
+"""Sync state: connected organisations, cursors, links between CRM rows and Xero records, and
+the audit trail of every write sent to Xero.
+
+A link row is also the outbox entry of its record: saving a customer or product sets the
+link's `fingerprint`; the record needs a push while it differs from `pushed_fingerprint`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from xerosync.models.base import Base, Timestamped, utcnow
+
+
+class AuthKind(enum.StrEnum):
+    AUTHORIZATION_CODE = "authorization_code"
+    CLIENT_CREDENTIALS = "client_credentials"
+
+
+class ConnectionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"
+    """Xero refused the refresh token: someone must run `xerosync connect` again."""
+
+
+class LinkKind(enum.StrEnum):
+    CONTACT = "contact"
+    ITEM = "item"
+    INVOICE = "invoice"
+
+
+class LinkStatus(enum.StrEnum):
+    PENDING = "pending"
+    SYNCED = "synced"
+    ERROR = "error"
+    """Xero rejected the record; not retried until it changes or an operator asks."""
+    DEFERRED = "deferred"
+    """Waiting for Xero's limits to reopen (`retry_after`); the routine pass picks it up."""
+
+
+class Connection(Timestamped, Base):
+    """One connected Xero organisation (tenant) and its encrypted tokens."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_name: Mapped[str] = mapped_column(String(255))
+    tenant_type: Mapped[str] = mapped_column(String(32), default="ORGANISATION")
+    auth_kind: Mapped[str] = mapped_column(String(32), default=AuthKind.AUTHORIZATION_CODE.value)
+    token_blob: Mapped[str | None] = mapped_column(Text)
+    """The token set as JSON, Fernet-encrypted unless `token_encrypted` is false (sandbox only)."""
+    token_encrypted: Mapped[bool] = mapped_column(default=True)
+    template_contact_id: Mapped[str | None] = mapped_column(String(36))
+    """Xero ContactID of the template ledger whose defaults new contacts inherit."""
+    status: Mapped[str] = mapped_column(String(20), default=ConnectionStatus.ACTIVE.value)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncCursor(Base):
+    """How far a stream has read: the largest `UpdatedDateUTC` of a committed page."""
+
+    __tablename__ = "sync_cursors"
+
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(String(40), primary_key=True)
+    cursor: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class XeroLink(Timestamped, Base):
+    """A CRM row's counterpart in one organisation, with its push state and last error."""
+
+    __tablename__ = "xero_links"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "kind", "local_id"),
+        UniqueConstraint("connection_id", "kind", "xero_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    local_id: Mapped[int] = mapped_column(Integer)
+    xero_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(20), default=LinkStatus.PENDING.value, index=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    """Fingerprint of the pushed fields as the CRM holds them now."""
+    pushed_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    """Fingerprint of what Xero was last sent (or imported from it)."""
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_field: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_after: Mapped[datetime | None]
+    pushed_at: Mapped[datetime | None]
+    xero_updated_at: Mapped[datetime | None]
+    """`UpdatedDateUTC` of the Xero record as last seen."""
+
+
+class XeroWrite(Base):
+    """One write sent to Xero (an audit row): what, for which rows, and how it ended."""
+
+    __tablename__ = "xero_writes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str | None] = mapped_column(String(20))
+    local_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_body: Mapped[Any | None] = mapped_column(JSON)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    task_id: Mapped[str | None] = mapped_column(String(64))
