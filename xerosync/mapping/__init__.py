@@ -1,0 +1,1 @@
+"""Pure mapping between CRM rows and Xero payloads. No I/O, no sessions, no HTTP."""
