@@ -16,6 +16,7 @@ from xerosync.settings import SettingsError
 COMMAND_MODULES = (
     "xerosync.cli.db",
     "xerosync.cli.services",
+    "xerosync.cli.connect",
     "xerosync.sandbox.cli",
 )
 

@@ -26,6 +26,8 @@ class ConnectionStatus(enum.StrEnum):
     ACTIVE = "active"
     NEEDS_REAUTH = "needs_reauth"
     """Xero refused the refresh token: someone must run `xerosync connect` again."""
+    DISCONNECTED = "disconnected"
+    """Removed with `xerosync disconnect`; kept only because CRM rows still name it."""
 
 
 class LinkKind(enum.StrEnum):

@@ -1,0 +1,249 @@
+"""`xerosync connect`, `xerosync connections`, `xerosync disconnect`: organisations.
+
+`connect` runs Xero's authorization-code flow: it prints (and, if it can, opens) the authorize
+URL, receives the redirect on the local port of XERO_REDIRECT_URI, exchanges the code, lists
+the organisations the grant reaches and stores the chosen ones with their tokens. Against the
+sandbox, which approves at once, it follows the authorize URL itself, so no browser is needed.
+`--client-credentials` connects a Xero custom connection instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import queue
+import sys
+import threading
+import webbrowser
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from sqlalchemy import func, select
+
+from xerosync.cli import CommandError
+from xerosync.connections import (
+    OrganisationError,
+    find_connection,
+    token_cipher,
+    unseal,
+    upsert_connection,
+)
+from xerosync.db import get_engine, session_scope
+from xerosync.models import Connection, ConnectionStatus, Customer, Order, Product
+from xerosync.settings import Settings, get_settings
+from xerosync.xero.auth import Connection as XeroConnection
+from xerosync.xero.auth import IdentityClient, TokenSet
+from xerosync.xero.errors import XeroError
+
+CALLBACK_TIMEOUT_SECONDS = 300
+
+
+def register(subparsers: Any) -> None:
+    connect: argparse.ArgumentParser = subparsers.add_parser(
+        "connect", help="connect a Xero organisation (OAuth2)"
+    )
+    connect.add_argument(
+        "--client-credentials",
+        action="store_true",
+        help="connect a Xero custom connection (client id and secret only)",
+    )
+    connect.add_argument("--tenant", help="tenant id or name to store when several are offered")
+    connect.add_argument("--all", action="store_true", help="store every organisation offered")
+    connect.add_argument(
+        "--no-browser", action="store_true", help="print the authorize URL without opening it"
+    )
+    connect.set_defaults(handler=_connect)
+
+    subparsers.add_parser("connections", help="list connected organisations").set_defaults(
+        handler=_list
+    )
+
+    disconnect: argparse.ArgumentParser = subparsers.add_parser(
+        "disconnect", help="disconnect an organisation"
+    )
+    disconnect.add_argument("tenant", help="tenant id or name (see `xerosync connections`)")
+    disconnect.set_defaults(handler=_disconnect)
+
+
+def identity_client(settings: Settings) -> IdentityClient:
+    return IdentityClient.for_urls(
+        client_id=settings.XERO_CLIENT_ID,
+        client_secret=settings.XERO_CLIENT_SECRET,
+        identity_url=settings.XERO_IDENTITY_URL,
+        login_url=settings.XERO_LOGIN_URL,
+        base_url=settings.XERO_BASE_URL,
+        timeout=settings.XERO_TIMEOUT_SECONDS,
+    )
+
+
+def _connect(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    try:
+        cipher = token_cipher(settings)
+        identity = identity_client(settings)
+        if args.client_credentials:
+            tokens = identity.client_credentials(settings.XERO_SCOPES)
+        else:
+            tokens = _authorization_code_flow(identity, settings, no_browser=args.no_browser)
+        offered = identity.connections(tokens.access_token)
+    except (XeroError, OrganisationError) as exc:
+        raise CommandError(str(exc)) from None
+    chosen = _choose(offered, args.tenant, store_all=args.all)
+    with session_scope(get_engine()) as session:
+        for org in chosen:
+            row = upsert_connection(
+                session,
+                tenant_id=org.tenant_id,
+                tenant_name=org.tenant_name or org.tenant_id,
+                tenant_type=org.tenant_type,
+                tokens=tokens,
+                cipher=cipher,
+            )
+            state = "encrypted" if row.token_encrypted else "unencrypted (sandbox only)"
+            print(f"connected {row.tenant_name} ({row.tenant_id}); tokens stored {state}")
+    return 0
+
+
+def _choose(
+    offered: list[XeroConnection], wanted: str | None, *, store_all: bool
+) -> list[XeroConnection]:
+    orgs = [c for c in offered if c.tenant_type == "ORGANISATION"] or offered
+    if not orgs:
+        raise CommandError("Xero granted access to no organisation")
+    if store_all:
+        return orgs
+    if wanted:
+        matches = [c for c in orgs if wanted in (c.tenant_id, c.tenant_name)]
+        if not matches:
+            names = ", ".join(f"{c.tenant_name} ({c.tenant_id})" for c in orgs)
+            raise CommandError(f"--tenant {wanted!r} is not among the organisations: {names}")
+        return matches
+    if len(orgs) == 1:
+        return orgs
+    for number, org in enumerate(orgs, start=1):
+        print(f"  {number}. {org.tenant_name} ({org.tenant_id})")
+    if not sys.stdin.isatty():
+        raise CommandError("several organisations were offered: choose one with --tenant or --all")
+    answer = input("organisation number: ").strip()
+    if not answer.isdigit() or not 1 <= int(answer) <= len(orgs):
+        raise CommandError(f"{answer!r} is not one of the numbers above")
+    return [orgs[int(answer) - 1]]
+
+
+class _CallbackHandler(http.server.BaseHTTPRequestHandler):
+    received: queue.Queue[str]
+
+    def do_GET(self) -> None:
+        self.received.put(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(b"xerosync: authorisation received, you can close this window.\n")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the callback (it carries the code) out of the terminal."""
+
+
+def _authorization_code_flow(
+    identity: IdentityClient, settings: Settings, *, no_browser: bool
+) -> TokenSet:
+    redirect = urlsplit(settings.XERO_REDIRECT_URI)
+    received: queue.Queue[str] = queue.Queue()
+    handler = type("Callback", (_CallbackHandler,), {"received": received})
+    try:
+        server = http.server.HTTPServer(
+            (redirect.hostname or "localhost", redirect.port or 80), handler
+        )
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen for the redirect on {settings.XERO_REDIRECT_URI} "
+            f"(XERO_REDIRECT_URI): {exc.strerror}"
+        ) from None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url, state = identity.authorization_url(
+            settings.XERO_REDIRECT_URI, settings.XERO_SCOPES.split()
+        )
+        if settings.uses_sandbox:
+            _follow_sandbox_authorize(url)
+        else:
+            print(f"Open this URL to authorise xerosync:\n\n  {url}\n")
+            if not no_browser:
+                webbrowser.open(url)
+        try:
+            path = received.get(timeout=CALLBACK_TIMEOUT_SECONDS)
+        except queue.Empty:
+            raise CommandError(
+                f"no redirect reached {settings.XERO_REDIRECT_URI} within "
+                f"{CALLBACK_TIMEOUT_SECONDS}s"
+            ) from None
+        code = identity.code_from_redirect(urljoin(settings.XERO_REDIRECT_URI, path), state)
+        return identity.exchange_code(code, settings.XERO_REDIRECT_URI)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _follow_sandbox_authorize(url: str) -> None:
+    """The sandbox approves at once: fetch its redirect and hand it to our own callback."""
+    response = requests.get(url, allow_redirects=False, timeout=10)
+    location = response.headers.get("Location")
+    if response.status_code not in (301, 302, 303, 307) or not location:
+        raise CommandError(f"the sandbox's authorize page answered {response.status_code}")
+    requests.get(location, timeout=10)
+
+
+def _list(_args: argparse.Namespace) -> int:
+    with session_scope(get_engine()) as session:
+        rows = list(session.scalars(select(Connection).order_by(Connection.id)))
+        if not rows:
+            print("no organisation is connected: run `xerosync connect`")
+            return 0
+        print(f"{'id':>3}  {'organisation':<28} {'tenant id':<37} {'kind':<19} status")
+        for row in rows:
+            status = row.status + (f" ({row.status_reason})" if row.status_reason else "")
+            print(
+                f"{row.id:>3}  {row.tenant_name[:28]:<28} {row.tenant_id:<37} "
+                f"{row.auth_kind:<19} {status}"
+            )
+    return 0
+
+
+def _disconnect(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    with session_scope(get_engine()) as session:
+        try:
+            row = find_connection(session, args.tenant)
+            cipher = token_cipher(settings)
+        except OrganisationError as exc:
+            raise CommandError(str(exc)) from None
+        if row.token_blob and row.auth_kind != "client_credentials":
+            _revoke_in_xero(row, cipher, settings)
+        in_use = any(
+            session.scalar(select(func.count()).where(model.connection_id == row.id))
+            for model in (Customer, Product, Order)
+        )
+        if in_use:
+            row.token_blob = None
+            row.status = ConnectionStatus.DISCONNECTED.value
+            row.status_reason = "disconnected with `xerosync disconnect`"
+            print(f"disconnected {row.tenant_name}; its CRM rows are kept")
+        else:
+            session.delete(row)
+            print(f"disconnected and removed {row.tenant_name}")
+    return 0
+
+
+def _revoke_in_xero(row: Connection, cipher: Any, settings: Settings) -> None:
+    """Remove the organisation from the app in Xero too, if the stored token still works."""
+    assert row.token_blob is not None
+    identity = identity_client(settings)
+    try:
+        tokens = unseal(row.token_blob, row.token_encrypted, cipher)
+        for org in identity.connections(tokens.access_token):
+            if org.tenant_id == row.tenant_id:
+                identity.disconnect(tokens.access_token, org.id)
+    except (XeroError, OrganisationError) as exc:
+        print(f"note: could not remove the connection in Xero as well ({exc})", file=sys.stderr)
