@@ -1,0 +1,614 @@
+"""The Xero Accounting client: one session, a permit before every call, typed errors.
+
+Every request: permit from the shared budget → access token → send (with a timeout) → give the
+permit back and correct the budget from Xero's headers → on 401 get a new token once and try
+once more → anything else that is not a success becomes a `XeroError` from one factory.
+
+Reads are iterators over pages (`page`, `pageSize`, `order=UpdatedDateUTC ASC`, so saving a
+cursor after each page is safe). Writes go in batches of at most 50 with
+`summarizeErrors=false`, and every element's outcome is matched back to its input. Every
+POST/PUT carries an `Idempotency-Key` derived from what is written, so a retry after a lost
+response replays instead of writing twice (while Xero remembers the key: minutes).
+
+`on_exchange` sees every attempt (method, path, status, idempotency key, duration, error) for
+audit rows and log lines; it never sees tokens or the Authorization header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from xerosync.xero import codec
+from xerosync.xero.budget import RateBudget
+from xerosync.xero.errors import (
+    ElementError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TransportError,
+    XeroError,
+    XeroTimeout,
+    element_errors,
+    error_from_response,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 50
+MAX_PAGE_SIZE = 1000
+MAX_IDEMPOTENCY_KEY = 128
+ZERO_GUID = "00000000-0000-0000-0000-000000000000"
+
+PAGED_RESOURCES = frozenset(
+    {
+        "Invoices",
+        "Contacts",
+        "CreditNotes",
+        "BankTransactions",
+        "ManualJournals",
+        "Payments",
+        "PurchaseOrders",
+        "Prepayments",
+        "Overpayments",
+    }
+)
+"""Where Xero pages (everything else, e.g. Items, comes in one response)."""
+
+COLLECTION_KEYS = {"Organisation": "Organisations"}
+ID_FIELDS = {
+    "Contacts": "ContactID",
+    "Items": "ItemID",
+    "Invoices": "InvoiceID",
+    "CreditNotes": "CreditNoteID",
+    "Accounts": "AccountID",
+    "TaxRates": "TaxType",
+    "BrandingThemes": "BrandingThemeID",
+    "TrackingCategories": "TrackingCategoryID",
+    "Currencies": "Code",
+    "Organisation": "OrganisationID",
+}
+NATURAL_KEYS = {
+    "Contacts": ("ContactNumber", "Name"),
+    "Items": ("Code",),
+    "Invoices": ("InvoiceNumber",),
+    "CreditNotes": ("CreditNoteNumber",),
+}
+
+
+class TokenProvider(Protocol):
+    """What the client needs from token handling (`auth.TokenManager` implements it)."""
+
+    def access_token(self) -> str: ...
+
+    def after_unauthorized(self, rejected_access_token: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One attempt at one request, for the caller's audit trail and logs. No secrets."""
+
+    tenant_id: str | None
+    method: str
+    path: str
+    query: str
+    status: int | None
+    duration: float
+    idempotency_key: str | None
+    priority: str
+    attempt: int
+    error: XeroError | None
+    correlation_id: str | None
+    elements: int | None = None
+
+
+@dataclass(frozen=True)
+class XeroResponse:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a read. `last` is True when no further page needs fetching."""
+
+    number: int
+    rows: list[dict[str, Any]]
+    page_size: int
+    last: bool
+
+
+@dataclass(frozen=True)
+class ElementResult:
+    """What became of one element of a write, in the order the elements were given."""
+
+    index: int
+    input: Mapping[str, Any]
+    status: str
+    """"OK", "WARNING" (saved, with warnings), "ERROR" (not saved) or "MISSING" (no answer)."""
+    record: dict[str, Any] | None
+    id: str | None
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    field: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("OK", "WARNING")
+
+
+def idempotency_key(method: str, path: str, query: str | Mapping[str, Any], body: Any) -> str:
+    """A key from method + path + canonical query + canonical body (71 chars).
+
+    The same write always gets the same key, so retrying it within Xero's memory of keys
+    replays the first answer instead of writing again.
+    """
+    query_text = (
+        query
+        if isinstance(query, str)
+        else urlencode(sorted((str(k), _param(v)) for k, v in query.items() if v is not None))
+    )
+    digest = hashlib.sha256()
+    for part in (method.upper(), path.rstrip("/"), query_text, codec.dumps(body, canonical=True)):
+        encoded = part.encode()
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return f"xs1-{digest.hexdigest()}"
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    raw = _header(headers, name)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+class XeroClient:
+    """Calls the Accounting API for one organisation.
+
+    `api_url` is `<XERO_BASE_URL>/api.xro/2.0`. `tenant_id` goes in `xero-tenant-id` (None for
+    a custom connection that does not need it). `budget` may be None only in tests; the
+    budget key defaults to the tenant id.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        tenant_id: str | None,
+        tokens: TokenProvider,
+        budget: RateBudget | None,
+        budget_key: str | None = None,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        on_exchange: Callable[[Exchange], None] | None = None,
+        user_agent: str = "xerosync/0.1",
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.tenant_id = tenant_id
+        self.tokens = tokens
+        self.budget = budget
+        self.budget_key = budget_key or tenant_id or "default"
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.on_exchange = on_exchange
+        self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
+        self._base_path = urlsplit(self.api_url).path
+
+    def __repr__(self) -> str:
+        return f"XeroClient(api_url={self.api_url!r}, tenant_id={self.tenant_id!r})"
+
+    # -- the one way out ------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        priority: str = "routine",
+        idempotency_key: str | None = None,
+        elements: int | None = None,
+    ) -> XeroResponse:
+        """Send one request (retrying once after a 401 with a new token) or raise XeroError."""
+        method = method.upper()
+        rel = path.strip("/")
+        url = f"{self.api_url}/{rel}"
+        query = urlencode([(k, _param(v)) for k, v in (params or {}).items() if v is not None])
+        full_path = f"{self._base_path}/{rel}"
+        body_text = None if json_body is None else codec.dumps(json_body)
+        send_headers = dict(headers or {})
+        if json_body is not None:
+            send_headers["Content-Type"] = "application/json"
+        if self.tenant_id:
+            send_headers["xero-tenant-id"] = self.tenant_id
+        if method in ("POST", "PUT", "PATCH"):
+            if idempotency_key is None:
+                idempotency_key = globals()["idempotency_key"](method, full_path, query, json_body)
+            if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+                raise ValueError(f"Idempotency-Key longer than {MAX_IDEMPOTENCY_KEY} characters")
+            send_headers["Idempotency-Key"] = idempotency_key
+
+        rejected: str | None = None
+        for attempt in (1, 2):
+            permit = self.budget.acquire(self.budget_key, priority) if self.budget else None
+            started = time.monotonic()
+            response: requests.Response | None = None
+            error: XeroError | None = None
+            try:
+                token = (
+                    self.tokens.after_unauthorized(rejected)
+                    if rejected
+                    else self.tokens.access_token()
+                )
+                send_headers["Authorization"] = f"Bearer {token}"
+                response = self.session.request(
+                    method,
+                    url + (f"?{query}" if query else ""),
+                    data=body_text.encode() if body_text is not None else None,
+                    headers=send_headers,
+                    timeout=self.timeout,
+                )
+            except requests.ConnectTimeout:
+                error = XeroTimeout("could not connect in time", method=method, path=full_path)
+            except requests.Timeout:
+                error = XeroTimeout(
+                    f"no answer within {self.timeout:g}s",
+                    may_have_applied=method != "GET",
+                    method=method,
+                    path=full_path,
+                )
+            except requests.RequestException as exc:
+                error = TransportError(
+                    f"connection failed ({type(exc).__name__})",
+                    may_have_applied=method != "GET"
+                    and not isinstance(exc, requests.exceptions.InvalidURL),
+                    method=method,
+                    path=full_path,
+                )
+            except XeroError as exc:  # token handling failed before anything was sent
+                error = exc
+            finally:
+                send_headers.pop("Authorization", None)
+                if permit is not None and self.budget is not None:
+                    self.budget.release(
+                        permit,
+                        min_remaining=_int_header(response.headers, "X-MinLimit-Remaining")
+                        if response is not None
+                        else None,
+                        day_remaining=_int_header(response.headers, "X-DayLimit-Remaining")
+                        if response is not None
+                        else None,
+                    )
+            duration = time.monotonic() - started
+
+            result: XeroResponse | None = None
+            if response is not None:
+                if response.status_code < 300:
+                    try:
+                        body = codec.loads(response.content) if response.content.strip() else None
+                        result = XeroResponse(response.status_code, body, response.headers)
+                    except ValueError:
+                        error = ServerError(
+                            "Xero answered with a body that is not JSON",
+                            status=response.status_code,
+                            method=method,
+                            path=full_path,
+                        )
+                else:
+                    error = error_from_response(
+                        response.status_code,
+                        response.text,
+                        response.headers,
+                        method=method,
+                        path=full_path,
+                    )
+            if isinstance(error, RateLimited) and self.budget is not None:
+                self.budget.close(self.budget_key, error.retry_after or 1.0, error.limit)
+            self._observe(
+                Exchange(
+                    tenant_id=self.tenant_id,
+                    method=method,
+                    path=full_path,
+                    query=query,
+                    status=response.status_code if response is not None else None,
+                    duration=duration,
+                    idempotency_key=idempotency_key,
+                    priority=priority,
+                    attempt=attempt,
+                    error=error,
+                    correlation_id=(
+                        _header(response.headers, "Xero-Correlation-Id")
+                        if response is not None
+                        else None
+                    ),
+                    elements=elements,
+                )
+            )
+            if result is not None:
+                return result
+            assert error is not None
+            if response is not None and response.status_code == 401 and attempt == 1:
+                rejected = token
+                continue
+            raise error
+        raise AssertionError("unreachable")
+
+    def _observe(self, exchange: Exchange) -> None:
+        log.debug(
+            "xero %s %s%s -> %s in %.3fs key=%s tenant=%s attempt=%d%s",
+            exchange.method,
+            exchange.path,
+            f"?{exchange.query}" if exchange.query else "",
+            exchange.status,
+            exchange.duration,
+            exchange.idempotency_key,
+            exchange.tenant_id,
+            exchange.attempt,
+            f" error={type(exchange.error).__name__}" if exchange.error else "",
+        )
+        if self.on_exchange is not None:
+            try:
+                self.on_exchange(exchange)
+            except Exception:  # an observer must never break the call it observes
+                log.exception("on_exchange hook failed")
+
+    # -- reads ----------------------------------------------------------------------------
+    def pages(
+        self,
+        resource: str,
+        *,
+        modified_since: datetime | None = None,
+        where: str | None = None,
+        order: str | None = None,
+        include_archived: bool | None = None,
+        params: Mapping[str, Any] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        start_page: int = 1,
+        priority: str = "routine",
+    ) -> Iterator[Page]:
+        """Pages of `resource` (one page for resources Xero does not page, e.g. Items).
+
+        Stops after a page with fewer than `pageSize` rows (or at `pageCount` when given), so
+        an exact multiple of `pageSize` costs one extra, empty page — Xero's own rule.
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}")
+        paged = resource in PAGED_RESOURCES
+        key = COLLECTION_KEYS.get(resource, resource)
+        query: dict[str, Any] = dict(params or {})
+        if where:
+            query["where"] = where
+        if include_archived is not None:
+            query["includeArchived"] = include_archived
+        if paged:
+            query["order"] = order or "UpdatedDateUTC ASC"
+            query["pageSize"] = page_size
+        elif order:
+            query["order"] = order
+        headers = {"If-Modified-Since": codec.http_date(modified_since)} if modified_since else {}
+        number = start_page
+        while True:
+            if paged:
+                query["page"] = number
+            response = self.request(
+                "GET", resource, params=query, headers=headers, priority=priority
+            )
+            body = response.body if isinstance(response.body, Mapping) else {}
+            rows = [r for r in body.get(key) or [] if isinstance(r, dict)]
+            if not paged:
+                yield Page(number, rows, len(rows), True)
+                return
+            raw_paging = body.get("pagination")
+            pagination: Mapping[str, Any] = raw_paging if isinstance(raw_paging, Mapping) else {}
+            size = int(pagination.get("pageSize") or page_size)
+            count = pagination.get("pageCount")
+            last = len(rows) < size or (count is not None and number >= int(count))
+            yield Page(number, rows, size, last)
+            if last:
+                return
+            number += 1
+
+    def rows(self, resource: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every row of `resource`, page after page (same arguments as `pages`)."""
+        for page in self.pages(resource, **kwargs):
+            yield from page.rows
+
+    def get_all(self, resource: str, **kwargs: Any) -> list[dict[str, Any]]:
+        return list(self.rows(resource, **kwargs))
+
+    def get(
+        self,
+        resource: str,
+        identifier: str,
+        *,
+        priority: str = "routine",
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One record by ID (or by number where Xero allows, e.g. a ContactNumber)."""
+        response = self.request("GET", f"{resource}/{identifier}", params=params, priority=priority)
+        body = response.body if isinstance(response.body, Mapping) else {}
+        rows = body.get(COLLECTION_KEYS.get(resource, resource)) or []
+        if not rows:
+            raise NotFound(
+                f"{resource}/{identifier} not found",
+                status=response.status,
+                path=f"{self._base_path}/{resource}/{identifier}",
+                method="GET",
+            )
+        return dict(rows[0])
+
+    # -- writes ---------------------------------------------------------------------------
+    def save(
+        self,
+        resource: str,
+        elements: Sequence[Mapping[str, Any]],
+        *,
+        method: str = "POST",
+        priority: str = "routine",
+        batch_size: int = MAX_BATCH,
+        idempotency_key: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> list[ElementResult]:
+        """Create (PUT) or create-or-update (POST) elements in batches; one result per input.
+
+        A failure of a whole request raises; calling again with the same elements re-sends the
+        same batches with the same keys, so batches Xero already applied are replayed, not
+        duplicated. A caller's own `idempotency_key` gets a batch suffix when there are several.
+        """
+        method = method.upper()
+        if method not in ("POST", "PUT"):
+            raise ValueError("writes are POST (create or update) or PUT (create)")
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
+        query = {**(params or {}), "summarizeErrors": False}
+        batches = [list(elements[i : i + batch_size]) for i in range(0, len(elements), batch_size)]
+        results: list[ElementResult] = []
+        for number, batch in enumerate(batches):
+            key = idempotency_key
+            if key is not None and len(batches) > 1:
+                key = f"{key[: MAX_IDEMPOTENCY_KEY - 8]}-b{number}"
+            response = self.request(
+                method,
+                resource,
+                params=query,
+                json_body={resource: batch},
+                priority=priority,
+                idempotency_key=key,
+                elements=len(batch),
+            )
+            body = response.body if isinstance(response.body, Mapping) else {}
+            returned = [r for r in body.get(resource) or [] if isinstance(r, Mapping)]
+            offset = number * batch_size
+            results.extend(
+                ElementResult(
+                    index=offset + r.index,
+                    input=r.input,
+                    status=r.status,
+                    record=r.record,
+                    id=r.id,
+                    errors=r.errors,
+                    warnings=r.warnings,
+                    field=r.field,
+                )
+                for r in match_results(resource, batch, returned)
+            )
+        return results
+
+
+def _element_status(element: Mapping[str, Any], problem: ElementError) -> str:
+    status = str(element.get("StatusAttributeString") or "").upper()
+    if status in ("OK", "WARNING", "ERROR"):
+        return status
+    if problem.messages or element.get("HasErrors") or element.get("HasValidationErrors"):
+        return "ERROR"
+    return "WARNING" if problem.warnings else "OK"
+
+
+def _record_id(resource: str, element: Mapping[str, Any]) -> str | None:
+    field = ID_FIELDS.get(resource)
+    value = element.get(field) if field else None
+    return str(value) if value and value != ZERO_GUID else None
+
+
+def match_results(
+    resource: str, inputs: Sequence[Mapping[str, Any]], returned: Sequence[Mapping[str, Any]]
+) -> list[ElementResult]:
+    """Pair each input element with Xero's answer for it.
+
+    With `summarizeErrors=false` Xero answers one element per input, in order. If the counts
+    differ, elements are paired by ID, then by natural key (ContactNumber/Name, Code,
+    InvoiceNumber...); inputs left without an answer come back as "MISSING".
+    """
+    problems = element_errors(list(returned))
+    if len(returned) == len(inputs):
+        pairs: list[tuple[int, int | None]] = [(i, i) for i in range(len(inputs))]
+    else:
+        pairs = []
+        used: set[int] = set()
+        id_field = ID_FIELDS.get(resource)
+        keys = ((id_field,) if id_field else ()) + NATURAL_KEYS.get(resource, ())
+        for i, item in enumerate(inputs):
+            found: int | None = None
+            for key in keys:
+                wanted = item.get(key)
+                if not wanted:
+                    continue
+                for j, element in enumerate(returned):
+                    if j not in used and element.get(key) == wanted:
+                        found = j
+                        break
+                if found is not None:
+                    break
+            if found is not None:
+                used.add(found)
+            pairs.append((i, found))
+    out: list[ElementResult] = []
+    for index, answer in pairs:
+        if answer is None:
+            out.append(
+                ElementResult(
+                    index,
+                    inputs[index],
+                    "MISSING",
+                    None,
+                    None,
+                    errors=("Xero returned no result for this element",),
+                )
+            )
+            continue
+        element, problem = returned[answer], problems[answer]
+        out.append(
+            ElementResult(
+                index=index,
+                input=inputs[index],
+                status=_element_status(element, problem),
+                record=dict(element),
+                id=_record_id(resource, element),
+                errors=problem.messages,
+                warnings=problem.warnings,
+                field=problem.field,
+            )
+        )
+    return out
+
+
+__all__ = [
+    "MAX_BATCH",
+    "PAGED_RESOURCES",
+    "ElementResult",
+    "Exchange",
+    "Page",
+    "TokenProvider",
+    "XeroClient",
+    "XeroResponse",
+    "idempotency_key",
+    "match_results",
+]
