@@ -43,6 +43,8 @@ class LinkStatus(enum.StrEnum):
     """Xero rejected the record; not retried until it changes or an operator asks."""
     DEFERRED = "deferred"
     """Waiting for Xero's limits to reopen (`retry_after`); the routine pass picks it up."""
+    MERGED = "merged"
+    """Its Xero record is now linked to another CRM row (a duplicate); never pushed."""
 
 
 class Connection(Timestamped, Base):

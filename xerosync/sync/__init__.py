@@ -1,0 +1,1 @@
+"""The sync algorithms: push, import and the routine pass, testable without Celery."""

@@ -1,0 +1,128 @@
+"""The database as the outbox.
+
+Every customer and product has a link row per organisation (`XeroLink`). Saving the record
+sets the link's `fingerprint` to the fingerprint of what a push would send; the record needs
+a push exactly while that differs from `pushed_fingerprint`. The ORM hook below does this in
+the same transaction as the save, so a change made while the broker is down is still found by
+the next routine pass, which also re-derives fingerprints for rows written around the ORM.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from xerosync.mapping.contacts import contact_details
+from xerosync.mapping.fingerprint import fingerprint
+from xerosync.mapping.items import item_payload
+from xerosync.models import Customer, LinkKind, LinkStatus, Product, XeroLink
+
+TRACKED = (Customer, Product)
+
+
+def kind_of(record: Customer | Product) -> LinkKind:
+    return LinkKind.CONTACT if isinstance(record, Customer) else LinkKind.ITEM
+
+
+def desired_fingerprint(record: Customer | Product) -> str:
+    """Fingerprint of what a push of `record` would send now."""
+    if isinstance(record, Customer):
+        return fingerprint(contact_details(record))
+    return fingerprint(item_payload(record))
+
+
+def get_link(
+    session: Session, connection_id: int, kind: LinkKind, local_id: int
+) -> XeroLink | None:
+    return session.scalars(
+        select(XeroLink).where(
+            XeroLink.connection_id == connection_id,
+            XeroLink.kind == kind.value,
+            XeroLink.local_id == local_id,
+        )
+    ).first()
+
+
+def link_for(session: Session, connection_id: int, kind: LinkKind, local_id: int) -> XeroLink:
+    """The link row of a record, created (pending) if it has none yet."""
+    link = get_link(session, connection_id, kind, local_id)
+    if link is None:
+        link = XeroLink(
+            connection_id=connection_id,
+            kind=kind.value,
+            local_id=local_id,
+            status=LinkStatus.PENDING.value,
+            attempts=0,
+        )
+        session.add(link)
+    return link
+
+
+def note_current(link: XeroLink, current: str) -> None:
+    """Record the record's current fingerprint and whether it now needs a push."""
+    if link.status == LinkStatus.MERGED.value:
+        return
+    changed = current != link.fingerprint
+    link.fingerprint = current
+    if current == link.pushed_fingerprint and link.xero_id:
+        if link.status in (LinkStatus.PENDING.value, LinkStatus.ERROR.value):
+            link.status = LinkStatus.SYNCED.value
+            link.last_error = link.last_error_field = None
+        return
+    retry_error = changed and link.status == LinkStatus.ERROR.value
+    if link.status == LinkStatus.SYNCED.value or retry_error:
+        # An error is retried once the record changes; a deferral keeps its time.
+        link.status = LinkStatus.PENDING.value
+        link.attempts = 0
+
+
+def mark_saved(session: Session, record: Customer | Product) -> XeroLink:
+    """What a save does: keep the record's link in step with its fields."""
+    link = link_for(session, record.connection_id, kind_of(record), record.id)
+    note_current(link, desired_fingerprint(record))
+    return link
+
+
+def mark_in_sync(
+    link: XeroLink, xero_id: str, pushed: str, xero_updated_at: datetime | None = None
+) -> None:
+    """Xero now holds exactly what `pushed` fingerprints (after a push or an import)."""
+    link.xero_id = xero_id
+    link.fingerprint = link.pushed_fingerprint = pushed
+    link.status = LinkStatus.SYNCED.value
+    link.last_error = link.last_error_field = None
+    link.attempts = 0
+    link.retry_after = None
+    if xero_updated_at is not None:
+        link.xero_updated_at = xero_updated_at
+
+
+def _collect(session: Session, _context: Any) -> None:
+    """Before the flush's lists are cleared: note which tracked records it wrote."""
+    saved = session.info.setdefault("xerosync_saved", set())
+    for record in (*session.new, *session.dirty):
+        if isinstance(record, TRACKED):
+            saved.add(record)
+
+
+def _mark(session: Session, _context: Any) -> None:
+    """After the flush (ids assigned): bring their links in step; the next flush writes them."""
+    saved = session.info.pop("xerosync_saved", set())
+    for record in saved:
+        if record.id is not None and record.connection_id and record in session:
+            mark_saved(session, record)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Mark saved customers and products in every session (idempotent)."""
+    global _installed
+    if not _installed:
+        event.listen(Session, "after_flush", _collect)
+        event.listen(Session, "after_flush_postexec", _mark)
+        _installed = True
