@@ -18,10 +18,12 @@ Secrets never appear in reprs, logs or error messages.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit
@@ -188,6 +190,29 @@ class RedisTokenStore:
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_env_lock = threading.Lock()
+
+
+@contextmanager
+def _http_allowed_for_loopback(url: str) -> Iterator[None]:
+    """oauthlib refuses http URLs; the local sandbox is http on a loopback address."""
+    host = urlsplit(url).hostname or ""
+    if urlsplit(url).scheme != "http" or not (host in _LOOPBACK or host.startswith("127.")):
+        yield
+        return
+    with _env_lock:
+        previous = os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
+            else:
+                os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
+
+
 @dataclass(frozen=True)
 class Connection:
     """One organisation an access token can reach (from `GET /connections`)."""
@@ -265,7 +290,8 @@ class IdentityClient:
             scope=scope_list,
             state=state or secrets.token_urlsafe(24),
         )
-        url, used_state = oauth.authorization_url(self.authorize_url)
+        with _http_allowed_for_loopback(self.authorize_url):
+            url, used_state = oauth.authorization_url(self.authorize_url)
         return url, used_state
 
     @staticmethod

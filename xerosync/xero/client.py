@@ -494,7 +494,10 @@ class XeroClient:
         for number, batch in enumerate(batches):
             key = idempotency_key
             if key is not None and len(batches) > 1:
-                key = f"{key[: MAX_IDEMPOTENCY_KEY - 8]}-b{number}"
+                suffix = f"-b{number}"
+                if len(key) + len(suffix) > MAX_IDEMPOTENCY_KEY:
+                    key = hashlib.sha256(key.encode()).hexdigest()
+                key += suffix
             response = self.request(
                 method,
                 resource,

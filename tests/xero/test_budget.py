@@ -1,0 +1,179 @@
+"""The shared budget's Lua logic, against a real Redis (fakeredis here lacks Lua: no lupa)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+
+from xerosync.xero.budget import BudgetLimits, Denial, Permit, RateBudget
+from xerosync.xero.errors import BudgetExhausted
+
+
+class Clock:
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make(real_redis: redis.Redis, clock: Clock, **limits: object) -> RateBudget:
+    return RateBudget(real_redis, BudgetLimits(**limits), clock=clock)  # type: ignore[arg-type]
+
+
+def take_all(budget: RateBudget, priority: str = "routine", release: bool = True) -> list[Permit]:
+    granted = []
+    while isinstance(outcome := budget.try_acquire("org", priority), Permit):
+        granted.append(outcome)
+        if release:
+            budget.release(outcome)
+    return granted
+
+
+def test_routine_stops_at_the_reserve_and_margin_invoice_goes_on(
+    real_redis: redis.Redis, clock: Clock
+) -> None:
+    budget = make(real_redis, clock, minute=60, concurrent=5)
+    assert budget.limits.routine_minute == 60 - 12 - 1
+    assert len(take_all(budget)) == 47
+    denial = budget.try_acquire("org")
+    assert isinstance(denial, Denial) and denial.dimension == "minute"
+    assert 0 < denial.retry_after <= 60
+    assert len(take_all(budget, "invoice")) == 12
+    assert isinstance(budget.try_acquire("org", "invoice"), Denial)
+
+
+def test_fixed_window_reopens_and_says_when(real_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(real_redis, clock, minute=10, minute_seconds=2.0, invoice_share=0.0)
+    clock.now = 1000.5
+    assert len(take_all(budget)) == 9
+    denial = budget.try_acquire("org")
+    assert isinstance(denial, Denial) and denial.retry_after == pytest.approx(1.5)
+    clock.now += denial.retry_after
+    assert len(take_all(budget)) == 9
+
+
+def test_organisations_have_separate_budgets(real_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(real_redis, clock, minute=5, invoice_share=0.0)
+    assert len(take_all(budget)) == 4
+    assert isinstance(budget.try_acquire("other"), Permit)
+
+
+def test_in_flight_is_capped_and_returned_on_release(real_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(real_redis, clock, concurrent=5)
+    held = take_all(budget, release=False)
+    assert len(held) == 4  # one in-flight slot is the invoice share
+    denial = budget.try_acquire("org")
+    assert isinstance(denial, Denial) and denial.dimension == "concurrent"
+    invoice = budget.try_acquire("org", "invoice")
+    assert isinstance(invoice, Permit)
+    budget.release(held[0])
+    budget.release(held[0])  # twice is harmless
+    # the invoice call still holds a slot: routine may only fill up to the reserve
+    assert isinstance(budget.try_acquire("org"), Denial)
+    budget.release(invoice)
+    assert isinstance(budget.try_acquire("org"), Permit)
+
+
+def test_a_crashed_workers_lease_lapses(real_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(real_redis, clock, concurrent=2, invoice_share=0.0, lease_seconds=30)
+    assert len(take_all(budget, release=False)) == 2
+    clock.now += 31
+    assert isinstance(budget.try_acquire("org"), Permit)
+
+
+def test_headers_lower_the_budget_never_raise_it_from_old_news(
+    real_redis: redis.Redis, clock: Clock
+) -> None:
+    budget = make(real_redis, clock, minute=60, invoice_share=0.0)
+    first = budget.acquire("org")
+    second = budget.acquire("org")
+    # Xero says only 5 left (other apps used the rest): 1 permit after `second` counts against it.
+    budget.release(second, min_remaining=5)
+    assert budget.snapshot("org")["xero_minute_remaining"] == 5
+    # An older response reporting more must not raise it.
+    budget.release(first, min_remaining=40)
+    assert budget.snapshot("org")["xero_minute_remaining"] == 5
+    assert len(take_all(budget)) == 4  # 5 left minus the margin of 1
+    denial = budget.try_acquire("org")
+    assert isinstance(denial, Denial) and denial.dimension == "minute"
+
+
+def test_newer_report_after_xero_reset_raises_the_mirror(
+    real_redis: redis.Redis, clock: Clock
+) -> None:
+    budget = make(real_redis, clock, minute=60, invoice_share=0.0)
+    p = budget.acquire("org")
+    budget.release(p, min_remaining=3)
+    q = budget.acquire("org")
+    budget.release(q, min_remaining=58)  # newer than the last report: Xero's window reset
+    assert budget.snapshot("org")["xero_minute_remaining"] == 58
+
+
+def test_day_header_and_day_window(real_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(real_redis, clock, day=1000, invoice_share=0.1, day_margin=2)
+    p = budget.acquire("org")
+    budget.release(p, day_remaining=103)
+    granted = take_all(budget)
+    assert len(granted) == 103 - 100 - 2
+    denial = budget.try_acquire("org")
+    assert isinstance(denial, Denial) and denial.dimension == "day"
+
+
+def test_close_after_429_stops_everyone_until_retry_after(
+    real_redis: redis.Redis, clock: Clock
+) -> None:
+    budget = make(real_redis, clock)
+    budget.close("org", 7.5, "minute")
+    for priority in ("routine", "invoice"):
+        with pytest.raises(BudgetExhausted) as info:
+            budget.acquire("org", priority)
+        assert info.value.dimension == "closed" and info.value.limit == "budget"
+        assert 7 < (info.value.retry_after or 0) <= 7.5
+    budget.close("org", 1.0)  # a shorter close does not shorten it
+    assert budget.snapshot("org")["closed_for"] > 7
+
+
+def test_context_manager_releases_on_error(real_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(real_redis, clock, concurrent=1, invoice_share=0.0)
+    with pytest.raises(RuntimeError), budget.permit("org"):
+        raise RuntimeError("boom")
+    assert budget.snapshot("org")["in_flight"] == 0
+
+
+def test_atomic_under_threads(redis_url: str) -> None:
+    budget = RateBudget(redis.Redis.from_url(redis_url), BudgetLimits(minute=60))
+    granted: list[Permit] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        local = RateBudget(redis.Redis.from_url(redis_url), budget.limits)
+        while isinstance(outcome := local.try_acquire("org"), Permit) or outcome.dimension == (
+            "concurrent"
+        ):
+            if isinstance(outcome, Permit):
+                with lock:
+                    granted.append(outcome)
+                local.release(outcome)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Unless the minute window rolled over mid-test, exactly the routine share was granted.
+    assert len(granted) in (47, 94)
+
+
+def test_bad_limits_are_refused() -> None:
+    with pytest.raises(ValueError):
+        BudgetLimits(invoice_share=1.0)
+    with pytest.raises(ValueError):
+        BudgetLimits(concurrent=1, invoice_share=0.5)
