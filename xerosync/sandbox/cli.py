@@ -1,0 +1,47 @@
+"""`xerosync sandbox`: serve the local Xero-compatible API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from xerosync.settings import get_settings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sandbox",
+        help="serve a local Xero-compatible API (the embedded default)",
+        description="Serve a local Xero-compatible API with a seeded Demo Company.",
+    )
+    parser.add_argument("--host", default=None, help="bind address (default: SANDBOX_HOST)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: SANDBOX_PORT)")
+    parser.add_argument("--state", default=None, metavar="FILE",
+                        help="keep data in FILE across restarts (default: SANDBOX_STATE_FILE)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from xerosync.sandbox import DEMO_TENANT_ID, DEMO_TENANT_NAME
+    from xerosync.sandbox.server import serve_forever
+
+    settings = get_settings()
+    host = args.host or settings.SANDBOX_HOST
+    port = args.port if args.port is not None else settings.SANDBOX_PORT
+    state = args.state or settings.SANDBOX_STATE_FILE
+    logging.basicConfig(level=settings.LOG_LEVEL, format="%(message)s")
+    print(f"Xero sandbox on http://{host}:{port}  ({DEMO_TENANT_NAME}: {DEMO_TENANT_ID})")
+    print(f"  accounting: http://{host}:{port}/api.xro/2.0   control: http://{host}:{port}/_sandbox/")
+    if state:
+        print(f"  state file: {state}")
+    config: dict[str, Any] = {}
+    if settings.SANDBOX_CLIENT_ID:
+        config["client_id"] = settings.SANDBOX_CLIENT_ID
+    if settings.SANDBOX_CLIENT_SECRET:
+        config["client_secret"] = settings.SANDBOX_CLIENT_SECRET
+    try:
+        serve_forever(host, port, state_file=state, **config)
+    except KeyboardInterrupt:
+        pass
+    return 0

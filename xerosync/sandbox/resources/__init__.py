@@ -1,0 +1,1 @@
+"""Accounting resources: each module handles one Xero collection."""

@@ -1,0 +1,49 @@
+"""Read-only organisation settings: Accounts, TaxRates, Currencies, BrandingThemes,
+TrackingCategories and Organisation. The sandbox serves them; it does not let the API edit
+them (xerosync never does)."""
+
+from __future__ import annotations
+
+from xerosync.sandbox import errors
+from xerosync.sandbox.resources.common import Ctx, public, query, updated_reader
+from xerosync.sandbox.store import Record
+from xerosync.sandbox.where import Schema
+
+SCHEMAS = {
+    "Accounts": Schema("Account", frozenset(
+        """Code Name AccountID Type BankAccountNumber Status Description BankAccountType
+        CurrencyCode TaxType EnablePaymentsToAccount ShowInExpenseClaims Class SystemAccount
+        ReportingCode ReportingCodeName HasAttachments UpdatedDateUTC AddToWatchlist""".split()),
+        {}, {"UpdatedDateUTC": updated_reader}),
+    "TaxRates": Schema("TaxRate", frozenset(
+        """Name TaxType TaxComponents Status ReportTaxType CanApplyToAssets CanApplyToEquity
+        CanApplyToExpenses CanApplyToLiabilities CanApplyToRevenue DisplayTaxRate
+        EffectiveRate""".split()), {}, {}),
+    "Currencies": Schema("Currency", frozenset({"Code", "Description"}), {}, {}),
+    "BrandingThemes": Schema("BrandingTheme", frozenset(
+        {"BrandingThemeID", "Name", "LogoUrl", "Type", "SortOrder", "CreatedDateUTC"}), {}, {}),
+    "TrackingCategories": Schema("TrackingCategory", frozenset(
+        {"TrackingCategoryID", "TrackingOptionID", "Name", "Option", "Status", "Options"}),
+        {}, {}),
+}
+
+
+def list_settings(ctx: Ctx, name: str) -> tuple[int, Record]:
+    base = None
+    if name == "TrackingCategories" and not ctx.flag("includeArchived"):
+        def base(record: Record) -> bool:
+            return record.get("Status") == "ACTIVE"
+    rows = query(ctx, ctx.tenant[name], SCHEMAS[name], base=base,
+                 base_key=ctx.flag("includeArchived"))
+    return 200, {name: [public(r) for r in rows]}
+
+
+def get_setting(ctx: Ctx, name: str, key: str) -> tuple[int, Record]:
+    record = ctx.tenant[name].get(key)
+    if record is None:
+        raise errors.not_found()
+    return 200, {name: [public(record)]}
+
+
+def organisation(ctx: Ctx) -> tuple[int, Record]:
+    return 200, {"Organisations": [dict(ctx.tenant.organisation)]}
