@@ -50,6 +50,22 @@ def test_routine_stops_at_the_reserve_and_margin_invoice_goes_on(
     assert isinstance(budget.try_acquire("org", "invoice"), Denial)
 
 
+def test_invoice_calls_use_the_reserve_not_routines_share(
+    real_redis: redis.Redis, clock: Clock
+) -> None:
+    budget = make(real_redis, clock, minute=60)
+    for _ in range(12):
+        budget.release(budget.acquire("org", "invoice"))
+    assert len(take_all(budget)) == 47
+    # and the same when Xero's count (the mirror) is what decides
+    clock.now += 60
+    budget.release(budget.acquire("org", "invoice"), min_remaining=59)
+    for _ in range(5):
+        budget.release(budget.acquire("org", "invoice"))
+    assert len(take_all(budget)) == 60 - 6 - 1 - (12 - 6)
+    assert len(take_all(budget, "invoice")) == 6
+
+
 def test_fixed_window_reopens_and_says_when(real_redis: redis.Redis, clock: Clock) -> None:
     budget = make(real_redis, clock, minute=10, minute_seconds=2.0, invoice_share=0.0)
     clock.now = 1000.5
@@ -76,10 +92,9 @@ def test_in_flight_is_capped_and_returned_on_release(real_redis: redis.Redis, cl
     assert isinstance(invoice, Permit)
     budget.release(held[0])
     budget.release(held[0])  # twice is harmless
-    # the invoice call still holds a slot: routine may only fill up to the reserve
-    assert isinstance(budget.try_acquire("org"), Denial)
+    assert isinstance(budget.try_acquire("org"), Permit)  # routine's own 4 slots again
+    assert isinstance(budget.try_acquire("org", "invoice"), Denial)  # all 5 in flight
     budget.release(invoice)
-    assert isinstance(budget.try_acquire("org"), Permit)
 
 
 def test_a_crashed_workers_lease_lapses(real_redis: redis.Redis, clock: Clock) -> None:

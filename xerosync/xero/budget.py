@@ -7,12 +7,15 @@ a refusal says, in seconds, when to come back, and the caller retries later or d
 How a permit is decided (all in one script, so processes never race):
 
 * closed — after Xero answered 429 the budget is shut for everyone until `Retry-After`.
-* in flight — a sorted set of leases scored by expiry; a crashed worker's lease lapses by itself.
-* minute/day — fixed windows of settable length (`minute_seconds`, for time-scaled tests),
-  counted locally, *and* a mirror of what Xero last reported in `X-MinLimit-Remaining` /
-  `X-DayLimit-Remaining`. The mirror covers what the local count cannot see: Xero's windows do
-  not start when ours do, and other apps/processes may spend the same budget.
-* reserve — a share of each limit is kept for invoice creation; routine work stops short of it.
+* in flight — sorted sets of leases scored by expiry; a crashed worker's lease lapses by itself.
+* minute/day — Xero's own count is authoritative: the last `X-MinLimit-Remaining` /
+  `X-DayLimit-Remaining` is mirrored (minus every permit granted since), and the mirror lives
+  one window from the first report of a window, so it can only lapse after Xero's window has
+  reset. Xero's windows start when Xero decides, not on our clock. While no mirror exists
+  (first calls, after a lapse) fixed local windows of settable length (`minute_seconds`, for
+  time-scaled tests) stand in.
+* reserve — a share of each limit is kept for invoice creation: routine work never uses it,
+  while invoice calls use the reserve first and then whatever routine work left.
 * margin — a call or two is never spent, so small reorderings between processes cannot tip a
   budget-following client into a 429.
 
@@ -50,40 +53,74 @@ local mms, dms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local rm, rd, rc = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local mm, md = tonumber(ARGV[10]), tonumber(ARGV[11])
 local lease_ms, lease_id, cretry = tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[14])
+local routine = ARGV[15] == 'routine'
 
 local closed = redis.call('PTTL', p .. ':closed')
 if closed > 0 then return {0, closed, 'closed', now} end
 
-local lk = p .. ':leases'
+local lk, lrk = p .. ':leases', p .. ':leases:r'
 redis.call('ZREMRANGEBYSCORE', lk, '-inf', now)
-local inflight = redis.call('ZCARD', lk)
-if inflight + 1 > clim - rc then return {0, cretry, 'concurrent', now} end
-
-local dwin = math.floor(now / dms)
-local dk = p .. ':d:' .. dwin
-local dused = tonumber(redis.call('GET', dk) or '0')
-if dused + 1 > dlim - md - rd then return {0, (dwin + 1) * dms - now, 'day', now} end
-local xd = redis.call('GET', p .. ':xd')
-if xd and tonumber(xd) - 1 < md + rd then
-  return {0, math.max(redis.call('PTTL', p .. ':xd'), 1), 'day', now}
+redis.call('ZREMRANGEBYSCORE', lrk, '-inf', now)
+if redis.call('ZCARD', lk) + 1 > clim then return {0, cretry, 'concurrent', now} end
+if routine and redis.call('ZCARD', lrk) + 1 > clim - rc then
+  return {0, cretry, 'concurrent', now}
 end
 
-local mwin = math.floor(now / mms)
-local mk = p .. ':m:' .. mwin
-local mused = tonumber(redis.call('GET', mk) or '0')
-if mused + 1 > mlim - mm - rm then return {0, (mwin + 1) * mms - now, 'minute', now} end
-local xm = redis.call('GET', p .. ':xm')
-if xm and tonumber(xm) - 1 < mm + rm then
-  return {0, math.max(redis.call('PTTL', p .. ':xm'), 1), 'minute', now}
+-- One limit (minute or day): Xero's mirrored count if there is one, else the local window.
+local function check(kind, lim, ms, reserve, margin)
+  local mirror = p .. ':x' .. kind
+  local remaining = redis.call('GET', mirror)
+  if remaining then
+    remaining = tonumber(remaining)
+    local keep = margin
+    if routine then
+      local used = tonumber(redis.call('GET', mirror .. ':inv') or '0')
+      keep = margin + math.max(0, reserve - used)
+    end
+    if remaining - 1 < keep then
+      return math.max(redis.call('PTTL', mirror), 1)
+    end
+    return 0
+  end
+  local win = math.floor(now / ms)
+  local total = tonumber(redis.call('GET', p .. ':' .. kind .. ':' .. win) or '0')
+  if total + 1 > lim - margin then return (win + 1) * ms - now end
+  if routine then
+    local own = tonumber(redis.call('GET', p .. ':' .. kind .. 'r:' .. win) or '0')
+    if own + 1 > lim - margin - reserve then return (win + 1) * ms - now end
+  end
+  return 0
 end
 
-if redis.call('INCR', dk) == 1 then redis.call('PEXPIRE', dk, dms * 2) end
-if redis.call('INCR', mk) == 1 then redis.call('PEXPIRE', mk, mms * 2) end
-if xm then redis.call('DECR', p .. ':xm') end
-if xd then redis.call('DECR', p .. ':xd') end
+local wait = check('d', dlim, dms, rd, md)
+if wait > 0 then return {0, wait, 'day', now} end
+wait = check('m', mlim, mms, rm, mm)
+if wait > 0 then return {0, wait, 'minute', now} end
+
+local function count(kind, ms)
+  local win = math.floor(now / ms)
+  local key = p .. ':' .. kind .. ':' .. win
+  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ms * 2) end
+  if routine then
+    key = p .. ':' .. kind .. 'r:' .. win
+    if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ms * 2) end
+  end
+  local mirror = p .. ':x' .. kind
+  if redis.call('EXISTS', mirror) == 1 then
+    redis.call('DECR', mirror)
+    if not routine then redis.call('INCR', mirror .. ':inv') end
+  end
+end
+count('d', dms)
+count('m', mms)
+
 local seq = redis.call('INCR', p .. ':seq')
 redis.call('ZADD', lk, now + lease_ms, lease_id)
 redis.call('PEXPIRE', lk, lease_ms * 2)
+if routine then
+  redis.call('ZADD', lrk, now + lease_ms, lease_id)
+  redis.call('PEXPIRE', lrk, lease_ms * 2)
+end
 return {1, seq, 'ok', now}
 """
 
@@ -97,6 +134,7 @@ if not now then
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 redis.call('ZREM', p .. ':leases', lease_id)
+redis.call('ZREM', p .. ':leases:r', lease_id)
 local after = tonumber(redis.call('GET', p .. ':seq') or '0') - seq
 local meta = p .. ':xmeta'
 local function correct(kind, remaining, ttl)
@@ -111,6 +149,7 @@ local function correct(kind, remaining, ttl)
     local lapsed = tonumber(redis.call('HGET', meta, kind .. ':exp') or '0')
     if granted < lapsed then return end
     redis.call('SET', key, est, 'PX', ttl)
+    redis.call('SET', key .. ':inv', ARGV[9] == 'invoice' and 1 or 0, 'PX', ttl)
     redis.call('HSET', meta, kind .. ':seq', seq, kind .. ':exp', now + ttl)
   elseif seq > last then
     redis.call('SET', key, est, 'KEEPTTL')
@@ -243,7 +282,6 @@ class RateBudget:
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
         lim = self.limits
-        routine = priority == "routine"
         minute_ms, day_ms = self._windows_ms()
         lease_id = secrets.token_hex(8)
         result: Any = self._acquire(
@@ -255,14 +293,15 @@ class RateBudget:
                 lim.concurrent,
                 minute_ms,
                 day_ms,
-                lim.reserved(lim.minute) if routine else 0,
-                lim.reserved(lim.day) if routine else 0,
-                lim.reserved(lim.concurrent) if routine else 0,
+                lim.reserved(lim.minute),
+                lim.reserved(lim.day),
+                lim.reserved(lim.concurrent),
                 lim.minute_margin,
                 lim.day_margin,
                 max(1, int(lim.lease_seconds * 1000)),
                 lease_id,
                 max(1, int(lim.concurrent_retry_seconds * 1000)),
+                priority,
             ],
         )
         granted, value, reason, now_ms = result
@@ -301,6 +340,7 @@ class RateBudget:
                 day_ms,
                 round(permit.granted_at * 1000),
                 self._now_arg(),
+                permit.priority,
             ],
         )
 

@@ -52,9 +52,7 @@ class XeroDate(fields.Field):
 class Money(fields.Decimal):
     """A Decimal that never goes through float and stays a Decimal when dumped."""
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Any, **kwargs: Any
-    ) -> Decimal:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         try:
             number = codec.to_decimal(value)
         except codec.CodecError as exc:
