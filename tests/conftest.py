@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.redis",
     "tests.fixtures.sandbox",
+    "tests.fixtures.xerosync",
 ]

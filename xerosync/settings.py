@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,11 +90,11 @@ def _log_level(raw: str) -> str:
     return level
 
 
-def _decimal(raw: str) -> Decimal:
-    try:
-        return Decimal(raw)
-    except InvalidOperation:
-        raise ValueError("expected a decimal number") from None
+def _order_url(raw: str) -> str:
+    if "{order_id}" not in raw:
+        raise ValueError("expected a URL containing {order_id}")
+    _url(("http", "https"))(raw.replace("{order_id}", "1"))
+    return raw.strip()
 
 
 @dataclass(frozen=True)
@@ -128,6 +127,7 @@ class Settings:
     DELIVERY_TAX_TYPE: str
     DELIVERY_ITEM_CODE: str | None
     DELIVERY_DESCRIPTION: str
+    CRM_ORDER_URL: str
 
     SANDBOX_HOST: str
     SANDBOX_PORT: int
@@ -186,6 +186,7 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "DELIVERY_TAX_TYPE": (_text, "OUTPUT"),
     "DELIVERY_ITEM_CODE": (_optional_text, None),
     "DELIVERY_DESCRIPTION": (_text, "Delivery"),
+    "CRM_ORDER_URL": (_order_url, "http://localhost/crm/orders/{order_id}"),
     "SANDBOX_HOST": (_text, "127.0.0.1"),
     "SANDBOX_PORT": (_port, "8765"),
     "SANDBOX_STATE_FILE": (_optional_text, None),

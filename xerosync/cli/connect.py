@@ -25,6 +25,7 @@ from xerosync.cli import CommandError
 from xerosync.connections import (
     OrganisationError,
     find_connection,
+    identity_client,
     token_cipher,
     unseal,
     upsert_connection,
@@ -64,17 +65,6 @@ def register(subparsers: Any) -> None:
     )
     disconnect.add_argument("tenant", help="tenant id or name (see `xerosync connections`)")
     disconnect.set_defaults(handler=_disconnect)
-
-
-def identity_client(settings: Settings) -> IdentityClient:
-    return IdentityClient.for_urls(
-        client_id=settings.XERO_CLIENT_ID,
-        client_secret=settings.XERO_CLIENT_SECRET,
-        identity_url=settings.XERO_IDENTITY_URL,
-        login_url=settings.XERO_LOGIN_URL,
-        base_url=settings.XERO_BASE_URL,
-        timeout=settings.XERO_TIMEOUT_SECONDS,
-    )
 
 
 def _connect(args: argparse.Namespace) -> int:

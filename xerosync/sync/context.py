@@ -1,0 +1,133 @@
+"""Everything one unit of sync work needs for one organisation: session, client, settings.
+
+The Xero client is assembled here from the settings and the connection row: the database
+token store (encrypted), the locked refresh through Redis, the shared rate budget, and a hook
+that logs every call with the task and organisation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from xerosync import logcontext
+from xerosync.connections import DatabaseTokenStore, identity_client, token_cipher
+from xerosync.mapping.contacts import TemplateDefaults
+from xerosync.mapping.invoices import DeliveryLine
+from xerosync.models import Connection, ConnectionStatus
+from xerosync.settings import Settings
+from xerosync.xero.auth import TokenManager
+from xerosync.xero.budget import BudgetLimits, RateBudget
+from xerosync.xero.client import Exchange, XeroClient
+from xerosync.xero.errors import ReauthorizationRequired
+
+log = logging.getLogger("xerosync.xero.calls")
+
+
+@lru_cache(maxsize=8)
+def redis_client(url: str) -> redis.Redis:
+    """One pooled client per URL per process."""
+    return redis.Redis.from_url(url)
+
+
+def budget_limits(settings: Settings) -> BudgetLimits:
+    return BudgetLimits(
+        minute=settings.XERO_MINUTE_LIMIT,
+        day=settings.XERO_DAY_LIMIT,
+        concurrent=settings.XERO_CONCURRENT_LIMIT,
+        minute_seconds=settings.XERO_MINUTE_SECONDS,
+        invoice_share=settings.INVOICE_RESERVED_SHARE,
+    )
+
+
+def log_exchange(exchange: Exchange) -> None:
+    """One line per call to Xero, naming the task and organisation; never a secret."""
+    outcome = exchange.status if exchange.status is not None else "no answer"
+    error = f" error={type(exchange.error).__name__}" if exchange.error else ""
+    log.info(
+        "xero %s %s -> %s in %.0fms org=%s task=%s priority=%s attempt=%d%s",
+        exchange.method,
+        exchange.path,
+        outcome,
+        exchange.duration * 1000,
+        exchange.tenant_id or logcontext.organisation.get() or "-",
+        logcontext.task_id.get() or "-",
+        exchange.priority,
+        exchange.attempt,
+        error,
+    )
+
+
+def build_client(
+    settings: Settings, connection: Connection, engine: Engine, **overrides: Any
+) -> XeroClient:
+    """The Xero client for one connected organisation."""
+    if connection.status == ConnectionStatus.NEEDS_REAUTH.value:
+        raise ReauthorizationRequired(
+            f"{connection.tenant_name} needs re-authorisation ({connection.status_reason}); "
+            "run `xerosync connect`"
+        )
+    if connection.status == ConnectionStatus.DISCONNECTED.value:
+        raise ReauthorizationRequired(f"{connection.tenant_name} was disconnected")
+    client = redis_client(settings.REDIS_URL)
+    tokens = TokenManager(
+        key=connection.tenant_id,
+        store=DatabaseTokenStore(engine, token_cipher(settings)),
+        identity=identity_client(settings),
+        redis_client=client,
+        scopes=tuple(settings.XERO_SCOPES.split()),
+    )
+    options: dict[str, Any] = {
+        "api_url": settings.xero_api_url,
+        "tenant_id": connection.tenant_id,
+        "tokens": tokens,
+        "budget": RateBudget(client, budget_limits(settings)),
+        "timeout": settings.XERO_TIMEOUT_SECONDS,
+        "on_exchange": log_exchange,
+    }
+    options.update(overrides)
+    return XeroClient(**options)
+
+
+@dataclass
+class OrgContext:
+    """One organisation's unit of work: its rows (session), its Xero client, the settings."""
+
+    session: Session
+    connection: Connection
+    client: XeroClient
+    settings: Settings
+    _template: TemplateDefaults | None = field(default=None, init=False)
+    _template_loaded: bool = field(default=False, init=False)
+
+    @property
+    def delivery(self) -> DeliveryLine:
+        s = self.settings
+        return DeliveryLine(
+            account_code=s.DELIVERY_ACCOUNT_CODE,
+            tax_type=s.DELIVERY_TAX_TYPE,
+            description=s.DELIVERY_DESCRIPTION,
+            item_code=s.DELIVERY_ITEM_CODE,
+        )
+
+    def template(self, priority: str) -> TemplateDefaults | None:
+        """The template ledger's defaults, read from Xero once per unit of work."""
+        if not self._template_loaded:
+            contact_id = self.connection.template_contact_id
+            if contact_id:
+                contact = self.client.get("Contacts", contact_id, priority=priority)
+                self._template = TemplateDefaults.from_contact(contact)
+            else:
+                log.warning(
+                    "no template ledger set for %s: new contacts get no accounting defaults "
+                    "(set one with `xerosync template`)",
+                    self.connection.tenant_name,
+                )
+            self._template_loaded = True
+        return self._template

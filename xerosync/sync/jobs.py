@@ -1,0 +1,157 @@
+"""Units of work the tasks run: open a session and the organisation's client, do the work,
+and turn a failure into the record's state (deferred or failed) or a retry for the caller.
+
+Nothing here imports Celery: a task only maps `JobResult.retry_in` to `self.retry()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from xerosync import logcontext
+from xerosync.db import get_engine, session_scope
+from xerosync.models import Connection, Customer, LinkKind, Order, Product, XeroLink
+from xerosync.settings import Settings, get_settings
+from xerosync.sync import outbox, outcomes
+from xerosync.sync.context import OrgContext, build_client
+from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
+from xerosync.sync.push import push_customers, push_pending, push_products
+from xerosync.sync.retry import Action, decide
+from xerosync.xero.errors import XeroError
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+
+@dataclass
+class JobResult:
+    """How a unit of work ended. `retry_in` set: the caller should run it again then."""
+
+    status: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    retry_in: float | None = None
+    error: str | None = None
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _connection(session: Session, connection_id: int) -> Connection:
+    connection = session.get(Connection, connection_id)
+    if connection is None:
+        raise LookupError(f"connection #{connection_id} does not exist")
+    return connection
+
+
+def run_for_record(
+    model: type[Customer] | type[Product] | type[Order],
+    kind: LinkKind,
+    record_id: int,
+    work: Callable[[OrgContext, Any], R],
+    *,
+    attempt: int = 0,
+    task_id: str | None = None,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+) -> JobResult:
+    """Run `work` for one CRM record inside its organisation's context."""
+    settings = settings or get_settings()
+    engine = engine or get_engine()
+    with session_scope(engine) as session:
+        record = cast(Customer | Product | Order | None, session.get(model, record_id))
+        if record is None:
+            return JobResult("missing", error=f"{model.__name__} #{record_id} does not exist")
+        connection = _connection(session, record.connection_id)
+        with logcontext.working_for(task=task_id, org=connection.tenant_id):
+            try:
+                ctx = OrgContext(
+                    session, connection, build_client(settings, connection, engine), settings
+                )
+                return JobResult("done", _jsonable(work(ctx, record)))
+            except OrderNotInvoiceable as exc:
+                return JobResult("failed", error=str(exc))
+            except XeroError as exc:
+                session.rollback()
+                return _after_error(session, connection, kind, record_id, exc, attempt, settings)
+
+
+def _after_error(
+    session: Session,
+    connection: Connection,
+    kind: LinkKind,
+    record_id: int,
+    error: XeroError,
+    attempt: int,
+    settings: Settings,
+) -> JobResult:
+    decision = decide(error, attempt, max_countdown=settings.BROKER_VISIBILITY_TIMEOUT * 0.9)
+    log.warning("%s #%s: %s -> %s", kind.value, record_id, error, decision.action.value)
+    if decision.action is Action.RETRY:
+        return JobResult("retry", retry_in=decision.seconds, error=str(error))
+    link: XeroLink = outbox.link_for(session, connection.id, kind, record_id)
+    if decision.action is Action.DEFER:
+        outcomes.defer(link, decision.seconds, f"deferred: {error}")
+        return JobResult("deferred", {"seconds": decision.seconds}, error=str(error))
+    outcomes.fail(link, error)
+    return JobResult("failed", error=str(error))
+
+
+def push_contact(customer_id: int, *, force: bool = False, **kw: Any) -> JobResult:
+    return run_for_record(
+        Customer,
+        LinkKind.CONTACT,
+        customer_id,
+        lambda ctx, customer: push_customers(ctx, [customer], force=force),
+        **kw,
+    )
+
+
+def push_item(product_id: int, *, force: bool = False, **kw: Any) -> JobResult:
+    return run_for_record(
+        Product,
+        LinkKind.ITEM,
+        product_id,
+        lambda ctx, product: push_products(ctx, [product], force=force),
+        **kw,
+    )
+
+
+def invoice_order(order_id: int, **kw: Any) -> JobResult:
+    return run_for_record(
+        Order,
+        LinkKind.INVOICE,
+        order_id,
+        lambda ctx, order: create_invoice_for_order(ctx, order.id),
+        **kw,
+    )
+
+
+def push_pending_for(
+    connection_id: int,
+    *,
+    task_id: str | None = None,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+) -> JobResult:
+    """Push everything pending in one organisation (the outbox half of the routine pass)."""
+    settings = settings or get_settings()
+    engine = engine or get_engine()
+    with session_scope(engine) as session:
+        connection = _connection(session, connection_id)
+        with logcontext.working_for(task=task_id, org=connection.tenant_id):
+            ctx = OrgContext(
+                session, connection, build_client(settings, connection, engine), settings
+            )
+            return JobResult("done", _jsonable(push_pending(ctx)))

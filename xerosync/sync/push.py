@@ -1,0 +1,296 @@
+"""Pushing customers and products to Xero, in batches, with no call for unchanged records.
+
+Customers: a customer without a Xero contact is first matched against the contacts already
+linked in this organisation (same email, then exact name) and linked instead of duplicated;
+the rest are created (PUT, create-only) with the template ledger's defaults, and Xero's
+duplicate-name refusal is the last net (the named contact is looked up and linked). Linked
+customers whose pushed fields changed are updated (POST) with their details only.
+
+Products: items are keyed by Code in Xero, so creates and updates are one POST that Xero
+matches by Code (and by ItemID once linked): a product whose code Xero already holds links to
+that item instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from xerosync.mapping.contacts import contact_number, contact_update, new_contact
+from xerosync.mapping.items import item_payload
+from xerosync.models import Customer, LinkKind, LinkStatus, Product, XeroLink, utcnow
+from xerosync.sync import outbox, outcomes
+from xerosync.sync.context import OrgContext
+from xerosync.xero import codec
+from xerosync.xero.client import MAX_BATCH, ElementResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PushReport:
+    """Counts of one push, per outcome."""
+
+    created: int = 0
+    updated: int = 0
+    linked: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    skipped: int = 0
+
+    def add(self, other: PushReport) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _due(link: XeroLink, force: bool) -> bool:
+    """Whether a push of this link's record should be tried now."""
+    if link.status == LinkStatus.MERGED.value:
+        return False
+    if force:
+        return True
+    if link.status == LinkStatus.ERROR.value:
+        return False
+    if link.status == LinkStatus.DEFERRED.value and link.retry_after:
+        return link.retry_after <= utcnow()
+    return True
+
+
+def _chunks(items: Sequence[Any], size: int = MAX_BATCH) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _updated_at(result: ElementResult) -> Any:
+    record = result.record or {}
+    return codec.parse_datetime(record.get("UpdatedDateUTC"))
+
+
+# -- customers ---------------------------------------------------------------------------
+def _match_linked_contact(ctx: OrgContext, customer: Customer) -> XeroLink | None:
+    """A link of another customer in this organisation that is the same Xero contact."""
+    conditions = []
+    if customer.email:
+        conditions.append(func.lower(Customer.email) == customer.email.strip().lower())
+    conditions.append(Customer.name == customer.name.strip())
+    for condition in conditions:
+        row = ctx.session.execute(
+            select(XeroLink)
+            .join(Customer, Customer.id == XeroLink.local_id)
+            .where(
+                XeroLink.connection_id == ctx.connection.id,
+                XeroLink.kind == LinkKind.CONTACT.value,
+                XeroLink.xero_id.is_not(None),
+                XeroLink.local_id != customer.id,
+                Customer.connection_id == ctx.connection.id,
+                condition,
+            )
+            .limit(1)
+        ).scalar_one_or_none()
+        if row is not None:
+            return row
+    return None
+
+
+def _take_over(ctx: OrgContext, link: XeroLink, other: XeroLink, why: str) -> None:
+    """Link `link`'s customer to `other`'s Xero contact; `other` stops being pushed."""
+    xero_id = other.xero_id
+    other.xero_id = None
+    other.status = LinkStatus.MERGED.value
+    other.last_error = f"its Xero contact now belongs to customer #{link.local_id} ({why})"
+    ctx.session.flush()
+    link.xero_id = xero_id
+    link.pushed_fingerprint = None
+
+
+def _link_by_name(ctx: OrgContext, link: XeroLink, name: str, priority: str) -> bool:
+    """After Xero's duplicate-name refusal: link the active contact of that name."""
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    found = [
+        c
+        for c in ctx.client.rows("Contacts", where=f'Name=="{escaped}"', priority=priority)
+        if c.get("ContactStatus", "ACTIVE") == "ACTIVE"
+    ]
+    if len(found) != 1:
+        return False
+    contact_id = str(found[0]["ContactID"])
+    holder = ctx.session.scalars(
+        select(XeroLink).where(
+            XeroLink.connection_id == ctx.connection.id,
+            XeroLink.kind == LinkKind.CONTACT.value,
+            XeroLink.xero_id == contact_id,
+        )
+    ).first()
+    if holder is not None and holder is not link:
+        _take_over(ctx, link, holder, "same name")
+    else:
+        link.xero_id = contact_id
+        link.pushed_fingerprint = None
+    return True
+
+
+def _link_existing(
+    ctx: OrgContext, link: XeroLink, customer: Customer, result: ElementResult, priority: str
+) -> bool:
+    """The last nets after a refused create: our own ContactNumber, then the same name."""
+    if outcomes.is_duplicate_number(result):
+        contact = ctx.client.get("Contacts", contact_number(customer.id), priority=priority)
+        link.xero_id = str(contact["ContactID"])
+        link.pushed_fingerprint = None
+        return True
+    if outcomes.is_duplicate_name(result):
+        return _link_by_name(ctx, link, customer.name.strip(), priority)
+    return False
+
+
+def push_customers(
+    ctx: OrgContext,
+    customers: Sequence[Customer],
+    *,
+    priority: str = "routine",
+    force: bool = False,
+) -> PushReport:
+    """Create or update the Xero contacts of `customers`; unchanged ones cost nothing."""
+    report = PushReport()
+    creates: list[tuple[Customer, XeroLink, str]] = []
+    updates: list[tuple[Customer, XeroLink, str]] = []
+    for customer in customers:
+        link = outbox.mark_saved(ctx.session, customer)
+        current = link.fingerprint or outbox.desired_fingerprint(customer)
+        if not _due(link, force):
+            report.skipped += 1
+            continue
+        if link.xero_id is None:
+            other = _match_linked_contact(ctx, customer)
+            if other is not None:
+                _take_over(ctx, link, other, "same email or name")
+                report.linked += 1
+        if link.xero_id is None:
+            creates.append((customer, link, current))
+        elif link.pushed_fingerprint != current:
+            updates.append((customer, link, current))
+        else:
+            outbox.mark_in_sync(link, link.xero_id, current)
+            report.unchanged += 1
+
+    if creates:
+        template = ctx.template(priority)
+        for customer, _link, _fp in creates:
+            if customer.default_discount is None and template and template.discount:
+                customer.default_discount = template.discount
+        for batch in _chunks(creates):
+            payloads = [new_contact(c, template) for c, _, _ in batch]
+            results = ctx.client.save("Contacts", payloads, method="PUT", priority=priority)
+            for (customer, link, current), result in zip(batch, results, strict=True):
+                if result.ok and result.id:
+                    outbox.mark_in_sync(link, result.id, current, _updated_at(result))
+                    report.created += 1
+                elif _link_existing(ctx, link, customer, result, priority):
+                    updates.append((customer, link, current))
+                    report.linked += 1
+                else:
+                    outcomes.reject(link, result)
+                    report.rejected += 1
+            ctx.session.commit()  # what Xero now holds is on record before the next batch
+
+    for batch in _chunks(updates):
+        payloads = [contact_update(c, str(link.xero_id)) for c, link, _ in batch]
+        results = ctx.client.save("Contacts", payloads, method="POST", priority=priority)
+        for (_customer, link, current), result in zip(batch, results, strict=True):
+            if result.ok:
+                outbox.mark_in_sync(
+                    link, result.id or str(link.xero_id), current, _updated_at(result)
+                )
+                report.updated += 1
+            else:
+                outcomes.reject(link, result)
+                report.rejected += 1
+        ctx.session.commit()
+    ctx.session.flush()
+    return report
+
+
+# -- products ----------------------------------------------------------------------------
+def push_products(
+    ctx: OrgContext,
+    products: Sequence[Product],
+    *,
+    priority: str = "routine",
+    force: bool = False,
+) -> PushReport:
+    """Create or update the Xero items of `products` (matched by Code); unchanged: no call."""
+    report = PushReport()
+    due: list[tuple[Product, XeroLink, str]] = []
+    for product in products:
+        link = outbox.mark_saved(ctx.session, product)
+        current = link.fingerprint or outbox.desired_fingerprint(product)
+        if not _due(link, force):
+            report.skipped += 1
+        elif link.xero_id is not None and link.pushed_fingerprint == current:
+            outbox.mark_in_sync(link, link.xero_id, current)
+            report.unchanged += 1
+        else:
+            due.append((product, link, current))
+
+    for batch in _chunks(due):
+        payloads = [item_payload(p, link.xero_id) for p, link, _ in batch]
+        results = ctx.client.save("Items", payloads, method="POST", priority=priority)
+        for (_product, link, current), result in zip(batch, results, strict=True):
+            if result.ok and result.id:
+                new = link.xero_id is None
+                outbox.mark_in_sync(link, result.id, current, _updated_at(result))
+                if new:
+                    report.created += 1
+                else:
+                    report.updated += 1
+            else:
+                outcomes.reject(link, result)
+                report.rejected += 1
+        ctx.session.commit()
+    ctx.session.flush()
+    return report
+
+
+# -- everything pending ------------------------------------------------------------------
+def pending(ctx: OrgContext, model: type[Customer] | type[Product]) -> list[Any]:
+    """Records of `model` in this organisation that need a push now.
+
+    Fingerprints are re-derived for every record, so rows written around the ORM (and
+    therefore never marked) are found too; this costs no call to Xero.
+    """
+    kind = LinkKind.CONTACT if model is Customer else LinkKind.ITEM
+    links = {
+        link.local_id: link
+        for link in ctx.session.scalars(
+            select(XeroLink).where(
+                XeroLink.connection_id == ctx.connection.id, XeroLink.kind == kind.value
+            )
+        )
+    }
+    records: list[Customer | Product] = list(
+        ctx.session.scalars(
+            select(model).where(model.connection_id == ctx.connection.id).order_by(model.id)
+        )
+    )
+    due = []
+    for record in records:
+        link = links.get(record.id)
+        if link is None:
+            link = outbox.link_for(ctx.session, ctx.connection.id, kind, record.id)
+        outbox.note_current(link, outbox.desired_fingerprint(record))
+        if link.status in (LinkStatus.PENDING.value, LinkStatus.DEFERRED.value) and _due(
+            link, force=False
+        ):
+            due.append(record)
+    return due
+
+
+def push_pending(ctx: OrgContext, *, priority: str = "routine") -> dict[str, PushReport]:
+    """Push every customer and product of this organisation that is still pending."""
+    return {
+        "contacts": push_customers(ctx, pending(ctx, Customer), priority=priority),
+        "items": push_products(ctx, pending(ctx, Product), priority=priority),
+    }
