@@ -8,6 +8,7 @@ endpoints under `/_sandbox/` bypass all of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -148,7 +149,7 @@ class SandboxApp:
             )
             state.dirty = True
         parts = urlsplit(redirect_uri)
-        query = parse_qsl(parts.query) + [("code", code)]
+        query = [*parse_qsl(parts.query), ("code", code)]
         if args.get("state") is not None:
             query.append(("state", args["state"]))
         query.append(("scope", args.get("scope", "")))
@@ -305,7 +306,7 @@ class SandboxApp:
                     "The request body is not valid JSON. (The sandbox accepts JSON bodies only.)"
                 ) from None
         ctx = Ctx(tenant=self.state.tenants[tenant_id], client_id=grant.client_id, now=now,
-                  config=self.state.config, args=request.args, headers=request.headers,
+                  config=self.state.config, args=request.args, headers=dict(request.headers),
                   body=body, method=request.method)
         status, payload = self._handler(endpoint, request.method)(ctx, **values)
         if payload is None:
@@ -424,10 +425,8 @@ def _drop(request: Request) -> None:
     """Close the connection without an answer (a dropped or lost response)."""
     sock = request.environ.get("werkzeug.socket")
     if isinstance(sock, socket.socket):
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
     raise ConnectionAbortedError("sandbox fault: connection dropped")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from typing import Any
 
@@ -40,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
         config["client_id"] = settings.SANDBOX_CLIENT_ID
     if settings.SANDBOX_CLIENT_SECRET:
         config["client_secret"] = settings.SANDBOX_CLIENT_SECRET
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve_forever(host, port, state_file=state, **config)
-    except KeyboardInterrupt:
-        pass
     return 0

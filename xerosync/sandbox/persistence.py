@@ -52,7 +52,7 @@ def load(state: SandboxState, path: Path) -> bool:
     if not path.is_file():
         return False
     with path.open("rb") as handle:
-        data = pickle.load(handle)  # noqa: S301 - a file the operator pointed us at
+        data = pickle.load(handle)  # a file the operator pointed us at
     if data.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported sandbox state version {data.get('version')}")
     with state.lock:

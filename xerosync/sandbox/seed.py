@@ -164,10 +164,6 @@ def _settings(tenant: Tenant, now: float) -> None:
     })
 
 
-def _must(result: Any) -> Record:
-    return result  # type: ignore[no-any-return]
-
-
 def _demo_data(tenant: Tenant, now: float) -> None:
     ctx = seed_ctx(tenant, now)
     tid = tenant.tenant_id
@@ -188,8 +184,8 @@ def _demo_data(tenant: Tenant, now: float) -> None:
     }, create_only=True)
     contacts.admin_patch(ctx, template, {"Discount": 5.0})
 
-    customers = {}
-    for name, extra in [
+    customers: dict[str, Record] = {}
+    extras: list[tuple[str, dict[str, Any]]] = [
         ("Boom FM", {"EmailAddress": "accounts@boomfm.example", "ContactNumber": "C-1001",
                      "FirstName": "Rita", "LastName": "Boom",
                      "Phones": [{"PhoneType": "DEFAULT", "PhoneNumber": "5550101",
@@ -203,7 +199,8 @@ def _demo_data(tenant: Tenant, now: float) -> None:
         ("Basket Case", {"EmailAddress": "hello@basketcase.example"}),
         ("Bayside Club", {"EmailAddress": "secretary@bayside.example",
                           "ContactNumber": "C-1006"}),
-    ]:
+    ]
+    for name, extra in extras:
         customers[name] = contacts.save(ctx, {"Name": name, **extra}, create_only=True)
     suppliers = {}
     for name in ("PowerDirect", "SMART Agency", "Office Supplies Co"):

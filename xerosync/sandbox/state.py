@@ -42,8 +42,6 @@ class SandboxState:
 
     def reset(self, seed: str = "demo") -> None:
         """Fresh data, default config, no faults, empty log, clock offset 0."""
-        from xerosync.sandbox.seed import seed_tenant
-
         with self.lock:
             self.config = SandboxConfig(**self.base_config.as_dict())
             self.clock.set_offset(0.0)

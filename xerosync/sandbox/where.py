@@ -11,7 +11,7 @@ LINQ's wording, which the caller turns into Xero's 400 QueryParseException.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +20,11 @@ from typing import Any
 Record = Mapping[str, Any]
 Getter = Callable[[Record], Any]
 Predicate = Callable[[Record], bool]
+
+
+def fieldset(names: str | Iterable[str]) -> frozenset[str]:
+    """Field names from a list or a whitespace-separated string."""
+    return frozenset(names.split() if isinstance(names, str) else names)
 
 
 class WhereError(ValueError):
@@ -138,7 +143,7 @@ class _Parser:
         return tok
 
     def expect(self, value: str) -> None:
-        kind, text = self.take()
+        _kind, text = self.take()
         if text != value:
             raise WhereError(f"'{value}' expected")
 
@@ -236,7 +241,10 @@ class _Parser:
         if len(parts) < 3:
             raise WhereError("DateTime() needs at least year, month and day")
         try:
-            value = datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+            while len(parts) < 6:
+                parts.append(0)
+            year, month, day, hour, minute, second = parts[:6]
+            value = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         except (TypeError, ValueError) as exc:
             raise WhereError(f"Invalid DateTime: {exc}") from None
         return lambda r: value

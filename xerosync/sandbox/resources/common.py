@@ -110,10 +110,13 @@ def _sort(records: list[Record], order: list[tuple[str, bool]], schema: Schema) 
                 value = value.lower()
             return (value is not None, value) if value is not None else (False, 0)
 
+        def text_key(record: Record, read: Callable[[Mapping[str, Any]], Any] = reader) -> str:
+            return str(read(record))
+
         try:
             records = sorted(records, key=key, reverse=descending)
         except TypeError:
-            records = sorted(records, key=lambda r, rd=reader: str(rd(r)), reverse=descending)
+            records = sorted(records, key=text_key, reverse=descending)
     return records
 
 

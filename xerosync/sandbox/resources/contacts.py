@@ -24,34 +24,109 @@ from xerosync.sandbox.resources.common import (
     updated_reader,
 )
 from xerosync.sandbox.store import Record, Tenant
-from xerosync.sandbox.where import Schema
+from xerosync.sandbox.where import Schema, fieldset
 
-CONTACT_FIELDS = frozenset(
-    """ContactID MergedToContactID ContactNumber AccountNumber ContactStatus Name FirstName
-    LastName CompanyNumber EmailAddress ContactPersons BankAccountDetails TaxNumber TaxNumberType
-    AccountsReceivableTaxType AccountsPayableTaxType Addresses Phones IsSupplier IsCustomer
-    SalesDefaultLineAmountType PurchasesDefaultLineAmountType DefaultCurrency XeroNetworkKey
-    SalesDefaultAccountCode PurchasesDefaultAccountCode SalesTrackingCategories
-    PurchasesTrackingCategories TrackingCategoryName TrackingCategoryOption PaymentTerms
-    UpdatedDateUTC ContactGroups Website BrandingTheme BatchPayments Discount Balances
-    Attachments HasAttachments ValidationErrors HasValidationErrors
-    StatusAttributeString""".split()
+CONTACT_FIELDS = fieldset(
+    [
+        "ContactID",
+        "MergedToContactID",
+        "ContactNumber",
+        "AccountNumber",
+        "ContactStatus",
+        "Name",
+        "FirstName",
+        "LastName",
+        "CompanyNumber",
+        "EmailAddress",
+        "ContactPersons",
+        "BankAccountDetails",
+        "TaxNumber",
+        "TaxNumberType",
+        "AccountsReceivableTaxType",
+        "AccountsPayableTaxType",
+        "Addresses",
+        "Phones",
+        "IsSupplier",
+        "IsCustomer",
+        "SalesDefaultLineAmountType",
+        "PurchasesDefaultLineAmountType",
+        "DefaultCurrency",
+        "XeroNetworkKey",
+        "SalesDefaultAccountCode",
+        "PurchasesDefaultAccountCode",
+        "SalesTrackingCategories",
+        "PurchasesTrackingCategories",
+        "TrackingCategoryName",
+        "TrackingCategoryOption",
+        "PaymentTerms",
+        "UpdatedDateUTC",
+        "ContactGroups",
+        "Website",
+        "BrandingTheme",
+        "BatchPayments",
+        "Discount",
+        "Balances",
+        "Attachments",
+        "HasAttachments",
+        "ValidationErrors",
+        "HasValidationErrors",
+        "StatusAttributeString",
+    ]
 )
 
-WRITABLE = frozenset(
-    """ContactNumber AccountNumber ContactStatus Name FirstName LastName CompanyNumber
-    EmailAddress ContactPersons BankAccountDetails TaxNumber TaxNumberType
-    AccountsReceivableTaxType AccountsPayableTaxType Addresses Phones SalesDefaultLineAmountType
-    PurchasesDefaultLineAmountType DefaultCurrency XeroNetworkKey SalesDefaultAccountCode
-    PurchasesDefaultAccountCode SalesTrackingCategories PurchasesTrackingCategories
-    PaymentTerms BrandingTheme BatchPayments""".split()
+WRITABLE = fieldset(
+    [
+        "ContactNumber",
+        "AccountNumber",
+        "ContactStatus",
+        "Name",
+        "FirstName",
+        "LastName",
+        "CompanyNumber",
+        "EmailAddress",
+        "ContactPersons",
+        "BankAccountDetails",
+        "TaxNumber",
+        "TaxNumberType",
+        "AccountsReceivableTaxType",
+        "AccountsPayableTaxType",
+        "Addresses",
+        "Phones",
+        "SalesDefaultLineAmountType",
+        "PurchasesDefaultLineAmountType",
+        "DefaultCurrency",
+        "XeroNetworkKey",
+        "SalesDefaultAccountCode",
+        "PurchasesDefaultAccountCode",
+        "SalesTrackingCategories",
+        "PurchasesTrackingCategories",
+        "PaymentTerms",
+        "BrandingTheme",
+        "BatchPayments",
+    ]
 )
 
-SUMMARY_FIELDS = frozenset(
-    """ContactID ContactNumber AccountNumber ContactStatus Name FirstName LastName
-    CompanyNumber EmailAddress TaxNumber AccountsReceivableTaxType AccountsPayableTaxType
-    IsSupplier IsCustomer DefaultCurrency UpdatedDateUTC HasAttachments
-    HasValidationErrors""".split()
+SUMMARY_FIELDS = fieldset(
+    [
+        "ContactID",
+        "ContactNumber",
+        "AccountNumber",
+        "ContactStatus",
+        "Name",
+        "FirstName",
+        "LastName",
+        "CompanyNumber",
+        "EmailAddress",
+        "TaxNumber",
+        "AccountsReceivableTaxType",
+        "AccountsPayableTaxType",
+        "IsSupplier",
+        "IsCustomer",
+        "DefaultCurrency",
+        "UpdatedDateUTC",
+        "HasAttachments",
+        "HasValidationErrors",
+    ]
 )
 
 SCHEMA = Schema("Contact", CONTACT_FIELDS, {}, {"UpdatedDateUTC": updated_reader})
@@ -84,8 +159,8 @@ def list_contacts(ctx: Ctx) -> tuple[int, Record]:
             return False
         if term:
             haystack = (
-                record.get(f) for f in
-                ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress")
+                record.get(f)
+                for f in ("Name", "FirstName", "LastName", "ContactNumber", "EmailAddress")
             )
             return any(isinstance(h, str) and term in h.lower() for h in haystack)
         return True
@@ -116,7 +191,9 @@ def get_contact(ctx: Ctx, key: str) -> tuple[int, Record]:
     return 200, {"Contacts": [render(record)]}
 
 
-def write_contacts(ctx: Ctx, *, create_only: bool, path_id: str | None = None) -> tuple[int, Record]:
+def write_contacts(
+    ctx: Ctx, *, create_only: bool, path_id: str | None = None
+) -> tuple[int, Record]:
     elements = elements_of(ctx.body, "Contacts")
     if path_id is not None:
         for element in elements:
@@ -127,8 +204,13 @@ def write_contacts(ctx: Ctx, *, create_only: bool, path_id: str | None = None) -
         return save(ctx, element, create_only=create_only)
 
     return run_batch(
-        ctx, elements, "Contacts", apply, render,
-        id_field="ContactID", error_flag="HasValidationErrors",
+        ctx,
+        elements,
+        "Contacts",
+        apply,
+        render,
+        id_field="ContactID",
+        error_flag="HasValidationErrors",
     )
 
 
@@ -143,18 +225,22 @@ def save(ctx: Ctx, element: Record, *, create_only: bool) -> Record:
         existing = contacts.get(str(contact_id))
         if existing is None:
             raise ElementError([f"The contact with ContactID {contact_id} could not be found."])
-    changes = {k: v for k, v in element.items() if k in WRITABLE}
-    record: Record = dict(existing) if existing else {
-        "ContactID": new_id(),
-        "ContactStatus": "ACTIVE",
-        "Addresses": [{"AddressType": t} for t in _ADDRESS_TYPES],
-        "Phones": [{"PhoneType": t} for t in _PHONE_TYPES],
-        "ContactGroups": [],
-        "ContactPersons": [],
-        "IsSupplier": False,
-        "IsCustomer": False,
-        "HasAttachments": False,
-    }
+    changes = {k: v for k, v in element.items() if k in WRITABLE and v is not None}
+    record: Record = (
+        dict(existing)
+        if existing
+        else {
+            "ContactID": new_id(),
+            "ContactStatus": "ACTIVE",
+            "Addresses": [{"AddressType": t} for t in _ADDRESS_TYPES],
+            "Phones": [{"PhoneType": t} for t in _PHONE_TYPES],
+            "ContactGroups": [],
+            "ContactPersons": [],
+            "IsSupplier": False,
+            "IsCustomer": False,
+            "HasAttachments": False,
+        }
+    )
     for key, value in changes.items():
         if key == "Addresses":
             record[key] = _merge_typed(record.get(key, []), value, "AddressType")
@@ -208,7 +294,8 @@ def _normalise(tenant: Tenant, record: Record) -> None:
         found = validation.branding_theme(tenant, theme.get("BrandingThemeID"))
         if found is not None:
             record["BrandingTheme"] = {
-                "BrandingThemeID": found["BrandingThemeID"], "Name": found["Name"]
+                "BrandingThemeID": found["BrandingThemeID"],
+                "Name": found["Name"],
             }
 
 
@@ -218,8 +305,14 @@ def validate(tenant: Tenant, record: Record, is_new: bool) -> list[str]:
     if not isinstance(name, str) or not name.strip():
         messages.append("The contact name must be specified.")
     for field_name, limit in (
-        ("Name", 255), ("FirstName", 255), ("LastName", 255), ("EmailAddress", 255),
-        ("ContactNumber", 50), ("AccountNumber", 50), ("CompanyNumber", 50), ("TaxNumber", 50),
+        ("Name", 255),
+        ("FirstName", 255),
+        ("LastName", 255),
+        ("EmailAddress", 255),
+        ("ContactNumber", 50),
+        ("AccountNumber", 50),
+        ("CompanyNumber", 50),
+        ("TaxNumber", 50),
         ("BankAccountDetails", 255),
     ):
         check_length(messages, record, field_name, limit)

@@ -1,6 +1,6 @@
 """`/Invoices` and `/CreditNotes`: one implementation, two kinds of document.
 
-Models Xero's rules from XERO_FACTS §11–12: sales numbers auto-generated and unique,
+Models Xero's rules from XERO_FACTS §11-12: sales numbers auto-generated and unique,
 status transitions (DRAFT→SUBMITTED/AUTHORISED/DELETED, SUBMITTED→DRAFT/AUTHORISED/DELETED,
 AUTHORISED→VOIDED, nothing out of PAID/VOIDED/DELETED), line-item update semantics (lines
 with LineItemID are updated, new lines added, lines left out deleted), totals computed from
@@ -37,7 +37,7 @@ from xerosync.sandbox.resources.common import (
     updated_reader,
 )
 from xerosync.sandbox.store import Record, Tenant
-from xerosync.sandbox.where import Schema
+from xerosync.sandbox.where import Schema, fieldset
 
 CENT = Decimal("0.01")
 
@@ -62,23 +62,59 @@ _COMMON = """Type Contact LineItems Date DueDate LineAmountTypes Reference Brand
     StatusAttributeString ValidationErrors Warnings InvoiceAddresses CISDeduction CISRate"""
 
 INVOICE = DocKind(
-    "Invoices", "InvoiceID", "InvoiceNumber", "ACCREC", "ACCPAY", "INV", "invoice_number",
-    "Invoice", True,
-    frozenset((_COMMON + """ InvoiceNumber InvoiceID Url ExpectedPaymentDate
+    "Invoices",
+    "InvoiceID",
+    "InvoiceNumber",
+    "ACCREC",
+    "ACCPAY",
+    "INV",
+    "invoice_number",
+    "Invoice",
+    True,
+    fieldset(
+        _COMMON
+        + """ InvoiceNumber InvoiceID Url ExpectedPaymentDate
         PlannedPaymentDate TotalDiscount RepeatingInvoiceID IsDiscounted Prepayments
-        Overpayments AmountDue AmountPaid AmountCredited CreditNotes Attachments""").split()),
+        Overpayments AmountDue AmountPaid AmountCredited CreditNotes Attachments"""
+    ),
 )
 CREDIT_NOTE = DocKind(
-    "CreditNotes", "CreditNoteID", "CreditNoteNumber", "ACCRECCREDIT", "ACCPAYCREDIT", "CN",
-    "credit_note_number", "Credit Note", False,
-    frozenset((_COMMON + """ CreditNoteID CreditNoteNumber RemainingCredit Allocations
-        AppliedAmount""").split()),
+    "CreditNotes",
+    "CreditNoteID",
+    "CreditNoteNumber",
+    "ACCRECCREDIT",
+    "ACCPAYCREDIT",
+    "CN",
+    "credit_note_number",
+    "Credit Note",
+    False,
+    fieldset(
+        _COMMON
+        + """ CreditNoteID CreditNoteNumber RemainingCredit Allocations
+        AppliedAmount"""
+    ),
 )
 
-WRITABLE = frozenset(
-    """Type Contact LineItems Date DueDate LineAmountTypes Reference BrandingThemeID
-    CurrencyCode CurrencyRate Status SentToContact ExpectedPaymentDate PlannedPaymentDate Url
-    InvoiceNumber CreditNoteNumber""".split()
+WRITABLE = fieldset(
+    [
+        "Type",
+        "Contact",
+        "LineItems",
+        "Date",
+        "DueDate",
+        "LineAmountTypes",
+        "Reference",
+        "BrandingThemeID",
+        "CurrencyCode",
+        "CurrencyRate",
+        "Status",
+        "SentToContact",
+        "ExpectedPaymentDate",
+        "PlannedPaymentDate",
+        "Url",
+        "InvoiceNumber",
+        "CreditNoteNumber",
+    ]
 )
 
 TRANSITIONS = {
@@ -95,6 +131,7 @@ RATES = {"AUD": 1.0, "USD": 0.65, "NZD": 1.09, "GBP": 0.52, "EUR": 0.6}
 
 def schema(tenant: Tenant, kind: DocKind) -> Schema:
     """Where/order fields; `Contact.*` reads the live contact."""
+
     def contact_reader(record: Any) -> Any:
         return tenant["Contacts"].get(record.get("_contact_id", "")) or {
             "ContactID": record.get("_contact_id")
@@ -161,9 +198,11 @@ def list_documents(ctx: Ctx, kind: DocKind) -> tuple[int, Record]:
             )
         return True
 
-    key = tuple(
-        tuple(sorted(x)) if x else None for x in (ids, numbers, contact_ids, statuses)
-    ) + ((client if mine else None), term)
+    key = (
+        *(tuple(sorted(x)) if x else None for x in (ids, numbers, contact_ids, statuses)),
+        client if mine else None,
+        term,
+    )
     rows = query(ctx, tenant[kind.collection], schema(tenant, kind), base=base, base_key=key)
     rows, pagination = page_of(ctx, rows)
     with_lines = pagination is not None and not ctx.flag("summaryOnly")
@@ -202,8 +241,13 @@ def write_documents(
         return save(ctx, kind, element, create_only=create_only)
 
     return run_batch(
-        ctx, elements, kind.collection, apply, lambda r: render(ctx.tenant, r),
-        id_field=kind.id_field, error_flag="HasErrors",
+        ctx,
+        elements,
+        kind.collection,
+        apply,
+        lambda r: render(ctx.tenant, r),
+        id_field=kind.id_field,
+        error_flag="HasErrors",
     )
 
 
@@ -212,12 +256,14 @@ def save(ctx: Ctx, kind: DocKind, element: Record, *, create_only: bool) -> Reco
     existing: Record | None = None
     if element.get(kind.id_field):
         if create_only:
-            raise ElementError([f"A PUT request cannot be used to update an existing "
-                                f"{kind.label.lower()}."])
+            raise ElementError(
+                [f"A PUT request cannot be used to update an existing {kind.label.lower()}."]
+            )
         existing = tenant[kind.collection].get(str(element[kind.id_field]))
         if existing is None:
-            raise ElementError([f"{kind.label} with {kind.id_field} "
-                                f"{element[kind.id_field]} could not be found."])
+            raise ElementError(
+                [f"{kind.label} with {kind.id_field} {element[kind.id_field]} could not be found."]
+            )
     messages: list[str] = []
     record: Record
     if existing is None:
@@ -236,14 +282,16 @@ def save(ctx: Ctx, kind: DocKind, element: Record, *, create_only: bool) -> Reco
             "_has_utc_string": True,
         }
         if kind is INVOICE:
-            record.update({"Prepayments": [], "Overpayments": [], "CreditNotes": [],
-                           "IsDiscounted": False})
+            record.update(
+                {"Prepayments": [], "Overpayments": [], "CreditNotes": [], "IsDiscounted": False}
+            )
         else:
             record.update({"Allocations": []})
         doc_type = element.get("Type")
         if doc_type not in (kind.sales_type, kind.purchase_type):
-            raise ElementError([f"{kind.label} Type must be {kind.sales_type} or "
-                                f"{kind.purchase_type}."])
+            raise ElementError(
+                [f"{kind.label} Type must be {kind.sales_type} or {kind.purchase_type}."]
+            )
         record["Type"] = doc_type
     else:
         record = dict(existing)
@@ -255,16 +303,23 @@ def save(ctx: Ctx, kind: DocKind, element: Record, *, create_only: bool) -> Reco
     new_status = element.get("Status", old_status or "DRAFT")
     if existing is None:
         if new_status not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
-            messages.append(f"{kind.label} Status '{new_status}' cannot be used to create a "
-                            f"{kind.label.lower()}.")
+            messages.append(
+                f"{kind.label} Status '{new_status}' cannot be used to create a "
+                f"{kind.label.lower()}."
+            )
     elif new_status != old_status and new_status not in TRANSITIONS.get(old_status or "", set()):
-        messages.append(f"{kind.label} status cannot be changed from {old_status} to "
-                        f"{new_status}.")
+        messages.append(f"{kind.label} status cannot be changed from {old_status} to {new_status}.")
     record["Status"] = new_status
 
     for key, value in element.items():
-        if key in WRITABLE and key not in ("Contact", "LineItems", "Date", "DueDate", "Type",
-                                           "Status"):
+        if value is not None and key in WRITABLE and key not in (
+            "Contact",
+            "LineItems",
+            "Date",
+            "DueDate",
+            "Type",
+            "Status",
+        ):
             record[key] = value
 
     contact = _resolve_contact(ctx, element, record, existing, messages)
@@ -279,8 +334,9 @@ def save(ctx: Ctx, kind: DocKind, element: Record, *, create_only: bool) -> Reco
 
     unitdp = 4 if ctx.args.get("unitdp") == "4" else 2
     if "LineItems" in element or existing is None:
-        record["LineItems"] = _lines(ctx, kind, element.get("LineItems"), record, contact,
-                                     existing, unitdp, messages)
+        record["LineItems"] = _lines(
+            ctx, kind, element.get("LineItems"), record, contact, existing, unitdp, messages
+        )
     if not record["LineItems"]:
         messages.append(f"{kind.label} must have at least one line item.")
     if messages:
@@ -292,8 +348,10 @@ def save(ctx: Ctx, kind: DocKind, element: Record, *, create_only: bool) -> Reco
     _move_stock(ctx, kind, existing, record)
     ctx.stamp(record)
     store(tenant, kind, record, existing)
-    if contact is not None and contact.get("IsCustomer" if _is_sales(kind, record)
-                                           else "IsSupplier") is not True:
+    if (
+        contact is not None
+        and contact.get("IsCustomer" if _is_sales(kind, record) else "IsSupplier") is not True
+    ):
         # Xero flips these without bumping the contact's UpdatedDateUTC (an IMS blind spot).
         contact["IsCustomer" if _is_sales(kind, record) else "IsSupplier"] = True
         tenant["Contacts"].touch_in_place()
@@ -358,8 +416,14 @@ def _resolve_contact(
     return contact
 
 
-def _dates(ctx: Ctx, element: Record, record: Record, contact: Record | None, kind: DocKind,
-           messages: list[str]) -> None:
+def _dates(
+    ctx: Ctx,
+    element: Record,
+    record: Record,
+    contact: Record | None,
+    kind: DocKind,
+    messages: list[str],
+) -> None:
     for key, private in (("Date", "_date"), ("DueDate", "_due")):
         if key in element and element[key] not in (None, ""):
             try:
@@ -402,8 +466,9 @@ def _clamp(year: int, month: int, day: int) -> str:
     return f"{year:04d}-{month:02d}-{max(1, min(day, last)):02d}"
 
 
-def _currency(tenant: Tenant, record: Record, contact: Record | None, is_new: bool,
-              messages: list[str]) -> None:
+def _currency(
+    tenant: Tenant, record: Record, contact: Record | None, is_new: bool, messages: list[str]
+) -> None:
     base = tenant.organisation.get("BaseCurrency", "AUD")
     if not record.get("CurrencyCode"):
         record["CurrencyCode"] = (contact or {}).get("DefaultCurrency") or base
@@ -417,8 +482,9 @@ def _currency(tenant: Tenant, record: Record, contact: Record | None, is_new: bo
         record["CurrencyRate"] = RATES.get(record["CurrencyCode"], 1.0)
 
 
-def _branding(tenant: Tenant, record: Record, contact: Record | None, is_new: bool,
-              messages: list[str]) -> None:
+def _branding(
+    tenant: Tenant, record: Record, contact: Record | None, is_new: bool, messages: list[str]
+) -> None:
     theme_id = record.get("BrandingThemeID")
     if theme_id:
         if validation.branding_theme(tenant, theme_id) is None:
@@ -434,8 +500,9 @@ def _branding(tenant: Tenant, record: Record, contact: Record | None, is_new: bo
                 record["BrandingThemeID"] = themes[0]["BrandingThemeID"]
 
 
-def _number(ctx: Ctx, kind: DocKind, record: Record, existing: Record | None,
-            messages: list[str]) -> None:
+def _number(
+    ctx: Ctx, kind: DocKind, record: Record, existing: Record | None, messages: list[str]
+) -> None:
     tenant = ctx.tenant
     number = record.get(kind.number_field)
     if number is not None and not isinstance(number, str):
@@ -448,8 +515,9 @@ def _number(ctx: Ctx, kind: DocKind, record: Record, existing: Record | None,
     if number:
         holder = index.get(number.lower())
         if holder is not None and holder != record[kind.id_field]:
-            messages.append("Invoice # must be unique." if kind is INVOICE
-                            else "Credit Note # must be unique.")
+            messages.append(
+                "Invoice # must be unique." if kind is INVOICE else "Credit Note # must be unique."
+            )
     elif existing is None or not existing.get(kind.number_field):
         record[kind.number_field] = tenant.next_number(kind.prefix, lambda n: n.lower() in index)
 
@@ -465,8 +533,16 @@ def _num(value: Any, default: str) -> Decimal | None:
         return None
 
 
-def _lines(ctx: Ctx, kind: DocKind, given: Any, record: Record, contact: Record | None,
-           existing: Record | None, unitdp: int, messages: list[str]) -> list[Record]:
+def _lines(
+    ctx: Ctx,
+    kind: DocKind,
+    given: Any,
+    record: Record,
+    contact: Record | None,
+    existing: Record | None,
+    unitdp: int,
+    messages: list[str],
+) -> list[Record]:
     tenant = ctx.tenant
     if given is None:
         return [] if existing is None else list(existing.get("LineItems") or [])
@@ -483,8 +559,17 @@ def _lines(ctx: Ctx, kind: DocKind, given: Any, record: Record, contact: Record 
             continue
         prior = current.get(str(raw.get("LineItemID", "")).lower())
         line: Record = dict(prior) if prior else {"LineItemID": new_id(), "Tracking": []}
-        for key in ("Description", "Quantity", "UnitAmount", "ItemCode", "AccountCode",
-                    "TaxType", "DiscountRate", "DiscountAmount", "Tracking"):
+        for key in (
+            "Description",
+            "Quantity",
+            "UnitAmount",
+            "ItemCode",
+            "AccountCode",
+            "TaxType",
+            "DiscountRate",
+            "DiscountAmount",
+            "Tracking",
+        ):
             if key in raw:
                 line[key] = raw[key]
         item: Record | None = None
@@ -496,25 +581,33 @@ def _lines(ctx: Ctx, kind: DocKind, given: Any, record: Record, contact: Record 
             else:
                 details = item.get("SalesDetails" if sales else "PurchaseDetails") or {}
                 if not line.get("Description"):
-                    line["Description"] = item.get("Description" if sales
-                                                   else "PurchaseDescription") or item.get("Name")
+                    line["Description"] = item.get(
+                        "Description" if sales else "PurchaseDescription"
+                    ) or item.get("Name")
                 if line.get("UnitAmount") is None and details.get("UnitPrice") is not None:
                     line["UnitAmount"] = details["UnitPrice"]
                 if not line.get("AccountCode"):
-                    default = details.get("COGSAccountCode") if (
-                        not sales and item.get("IsTrackedAsInventory")) else None
+                    default = (
+                        details.get("COGSAccountCode")
+                        if (not sales and item.get("IsTrackedAsInventory"))
+                        else None
+                    )
                     if item.get("IsTrackedAsInventory") and not sales:
                         default = item.get("InventoryAssetAccountCode")
                     line["AccountCode"] = details.get("AccountCode") or default
                 if not line.get("TaxType") and details.get("TaxType"):
                     line["TaxType"] = details["TaxType"]
-                line["Item"] = {"ItemID": item["ItemID"], "Name": item.get("Name") or "",
-                                "Code": item["Code"]}
+                line["Item"] = {
+                    "ItemID": item["ItemID"],
+                    "Name": item.get("Name") or "",
+                    "Code": item["Code"],
+                }
         else:
             line.pop("Item", None)
         if not line.get("AccountCode") and contact is not None:
             line["AccountCode"] = contact.get(
-                "SalesDefaultAccountCode" if sales else "PurchasesDefaultAccountCode")
+                "SalesDefaultAccountCode" if sales else "PurchasesDefaultAccountCode"
+            )
         if not str(line.get("Description") or "").strip() and item is None:
             messages.append("Description must be specified on every line item.")
         if isinstance(line.get("Description"), str) and len(line["Description"]) > 4000:
@@ -539,8 +632,13 @@ def _lines(ctx: Ctx, kind: DocKind, given: Any, record: Record, contact: Record 
         elif not draft and unit * qty != 0:
             messages.append("Account code must be specified for every line item.")
         if not line.get("TaxType"):
-            line["TaxType"] = (acct or {}).get("TaxType") or (contact or {}).get(
-                "AccountsReceivableTaxType" if sales else "AccountsPayableTaxType") or "NONE"
+            line["TaxType"] = (
+                (acct or {}).get("TaxType")
+                or (contact or {}).get(
+                    "AccountsReceivableTaxType" if sales else "AccountsPayableTaxType"
+                )
+                or "NONE"
+            )
         err = validation.tax_type_error(tenant, line["TaxType"])
         if err:
             messages.append(err)
@@ -564,11 +662,16 @@ def _lines(ctx: Ctx, kind: DocKind, given: Any, record: Record, contact: Record 
                 messages.append(f"The tracking category {shown} or its option does not exist.")
                 continue
             cat, option = found
-            resolved.append({"TrackingCategoryID": cat["TrackingCategoryID"],
-                             "TrackingOptionID": option["TrackingOptionID"],
-                             "Name": cat["Name"], "Option": option["Name"]})
+            resolved.append(
+                {
+                    "TrackingCategoryID": cat["TrackingCategoryID"],
+                    "TrackingOptionID": option["TrackingOptionID"],
+                    "Name": cat["Name"],
+                    "Option": option["Name"],
+                }
+            )
         line["Tracking"] = resolved
-        result.append(line)
+        result.append({k: v for k, v in line.items() if v is not None})
     return result
 
 
@@ -609,8 +712,9 @@ def _totals(record: Record, kind: DocKind) -> None:
         record["AmountDue"] = float(total - paid - credited)
         record["IsDiscounted"] = discount_total != 0
     else:
-        record["RemainingCredit"] = float(total - paid - credited) if (
-            record["Status"] in POSTED) else float(total)
+        record["RemainingCredit"] = (
+            float(total - paid - credited) if (record["Status"] in POSTED) else float(total)
+        )
 
 
 def apply_rates(tenant: Tenant, record: Record) -> None:
@@ -641,7 +745,8 @@ def _stock_moves(tenant: Tenant, kind: DocKind, record: Record | None) -> dict[s
         if item is None or not item.get("IsTrackedAsInventory"):
             continue
         moves[item["ItemID"]] = moves.get(item["ItemID"], Decimal(0)) + sign * Decimal(
-            str(line["Quantity"]))
+            str(line["Quantity"])
+        )
     return moves
 
 

@@ -22,19 +22,44 @@ from xerosync.sandbox.resources.common import (
     updated_reader,
 )
 from xerosync.sandbox.store import Record, Tenant
-from xerosync.sandbox.where import Schema
+from xerosync.sandbox.where import Schema, fieldset
 
-ITEM_FIELDS = frozenset(
-    """Code InventoryAssetAccountCode Name IsSold IsPurchased Description PurchaseDescription
-    PurchaseDetails SalesDetails IsTrackedAsInventory TotalCostPool QuantityOnHand
-    UpdatedDateUTC ItemID StatusAttributeString ValidationErrors""".split()
+ITEM_FIELDS = fieldset(
+    [
+        "Code",
+        "InventoryAssetAccountCode",
+        "Name",
+        "IsSold",
+        "IsPurchased",
+        "Description",
+        "PurchaseDescription",
+        "PurchaseDetails",
+        "SalesDetails",
+        "IsTrackedAsInventory",
+        "TotalCostPool",
+        "QuantityOnHand",
+        "UpdatedDateUTC",
+        "ItemID",
+        "StatusAttributeString",
+        "ValidationErrors",
+    ]
 )
-WRITABLE = frozenset(
-    """Code InventoryAssetAccountCode Name IsSold IsPurchased Description PurchaseDescription
-    PurchaseDetails SalesDetails""".split()
+WRITABLE = fieldset(
+    [
+        "Code",
+        "InventoryAssetAccountCode",
+        "Name",
+        "IsSold",
+        "IsPurchased",
+        "Description",
+        "PurchaseDescription",
+        "PurchaseDetails",
+        "SalesDetails",
+    ]
 )
-_DETAIL_FIELDS = Schema("Purchase", frozenset({"UnitPrice", "AccountCode", "COGSAccountCode",
-                                               "TaxType"}), {}, {})
+_DETAIL_FIELDS = Schema(
+    "Purchase", frozenset({"UnitPrice", "AccountCode", "COGSAccountCode", "TaxType"}), {}, {}
+)
 SCHEMA = Schema(
     "Item",
     ITEM_FIELDS,
@@ -107,17 +132,21 @@ def save(ctx: Ctx, element: Record, *, create_only: bool) -> Record:
         existing = find(tenant, element["Code"])
     if existing is not None and create_only:
         raise ElementError([f"Item code '{element.get('Code')}' already exists."])
-    record: Record = dict(existing) if existing else {
-        "ItemID": new_id(),
-        "IsSold": True,
-        "IsPurchased": True,
-        "IsTrackedAsInventory": False,
-        "QuantityOnHand": None,
-        "TotalCostPool": None,
-        "_used": False,
-    }
+    record: Record = (
+        dict(existing)
+        if existing
+        else {
+            "ItemID": new_id(),
+            "IsSold": True,
+            "IsPurchased": True,
+            "IsTrackedAsInventory": False,
+            "QuantityOnHand": None,
+            "TotalCostPool": None,
+            "_used": False,
+        }
+    )
     for key, value in element.items():
-        if key in WRITABLE:
+        if key in WRITABLE and value is not None:
             record[key] = value
     messages = validate(tenant, record)
     if messages:
@@ -166,9 +195,7 @@ def validate(tenant: Tenant, record: Record) -> list[str]:
     if inventory:
         acct = validation.account(tenant, inventory)
         if acct is None or acct.get("Type") != "INVENTORY":
-            messages.append(
-                f"Account code '{inventory}' is not a valid inventory asset account."
-            )
+            messages.append(f"Account code '{inventory}' is not a valid inventory asset account.")
         purchase = record.get("PurchaseDetails") or {}
         if not isinstance(purchase, dict) or not purchase.get("COGSAccountCode"):
             messages.append("A COGSAccountCode must be specified for a tracked inventory item.")

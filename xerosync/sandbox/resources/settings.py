@@ -7,18 +7,18 @@ from __future__ import annotations
 from xerosync.sandbox import errors
 from xerosync.sandbox.resources.common import Ctx, public, query, updated_reader
 from xerosync.sandbox.store import Record
-from xerosync.sandbox.where import Schema
+from xerosync.sandbox.where import Schema, fieldset
 
 SCHEMAS = {
-    "Accounts": Schema("Account", frozenset(
-        """Code Name AccountID Type BankAccountNumber Status Description BankAccountType
+    "Accounts": Schema("Account", fieldset(
+    """Code Name AccountID Type BankAccountNumber Status Description BankAccountType
         CurrencyCode TaxType EnablePaymentsToAccount ShowInExpenseClaims Class SystemAccount
-        ReportingCode ReportingCodeName HasAttachments UpdatedDateUTC AddToWatchlist""".split()),
+        ReportingCode ReportingCodeName HasAttachments UpdatedDateUTC AddToWatchlist"""),
         {}, {"UpdatedDateUTC": updated_reader}),
-    "TaxRates": Schema("TaxRate", frozenset(
-        """Name TaxType TaxComponents Status ReportTaxType CanApplyToAssets CanApplyToEquity
+    "TaxRates": Schema("TaxRate", fieldset(
+    """Name TaxType TaxComponents Status ReportTaxType CanApplyToAssets CanApplyToEquity
         CanApplyToExpenses CanApplyToLiabilities CanApplyToRevenue DisplayTaxRate
-        EffectiveRate""".split()), {}, {}),
+        EffectiveRate"""), {}, {}),
     "Currencies": Schema("Currency", frozenset({"Code", "Description"}), {}, {}),
     "BrandingThemes": Schema("BrandingTheme", frozenset(
         {"BrandingThemeID", "Name", "LogoUrl", "Type", "SortOrder", "CreatedDateUTC"}), {}, {}),
