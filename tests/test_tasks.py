@@ -1,0 +1,71 @@
+"""The tasks the CRM calls, through the real Redis broker to a real worker and the sandbox."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.fixtures.xerosync import XerosyncEnv
+from tests.sync.test_invoices import INVOICES_PATH, confirmed_order, invoices_for
+from xerosync.models import Customer, LinkKind, LinkStatus, Order, XeroLink
+from xerosync.tasks import create_invoice_for_order, push_contact
+
+pytestmark = pytest.mark.integration
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {check.__doc__ or check}")
+        time.sleep(0.1)
+
+
+def test_push_contact_task_creates_the_contact(
+    xerosync_env: XerosyncEnv, celery_worker: Any
+) -> None:
+    env = xerosync_env
+    with env.session() as session:
+        customer = Customer(connection_id=env.connection_id, name="Platypus Plumbing")
+        session.add(customer)
+        session.commit()
+        customer_id = customer.id
+    push_contact.delay(customer_id)
+
+    def synced() -> XeroLink | None:
+        with env.session() as session:
+            return session.scalars(
+                select(XeroLink).where(
+                    XeroLink.kind == LinkKind.CONTACT.value,
+                    XeroLink.local_id == customer_id,
+                    XeroLink.status == LinkStatus.SYNCED.value,
+                )
+            ).first()
+
+    link = eventually(synced)
+    assert env.sandbox.control.record("Contacts", link.xero_id)["Name"] == "Platypus Plumbing"
+
+
+def test_invoice_task_retries_through_a_server_error(
+    xerosync_env: XerosyncEnv, celery_worker: Any
+) -> None:
+    env = xerosync_env
+    order_id = confirmed_order(env)
+    env.sandbox.control.add_fault("error", status=503, method="PUT", path=INVOICES_PATH)
+    create_invoice_for_order.delay(order_id)
+
+    def invoiced() -> str | None:
+        with env.session() as session:
+            return session.get_one(Order, order_id).xero_invoice_id
+
+    eventually(invoiced)
+    assert len(invoices_for(env, order_id)) == 1
+    puts = env.sandbox.control.requests(path=INVOICES_PATH, method="PUT")
+    assert [r["status"] for r in puts] == [503, 200]
