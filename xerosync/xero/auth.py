@@ -110,6 +110,9 @@ class TokenSet:
     def from_dict(cls, data: Mapping[str, Any]) -> TokenSet:
         values = dict(data)
         values["scope"] = tuple(values.get("scope") or ())
+        for name in ("expires_at", "obtained_at"):
+            if values.get(name) is not None:
+                values[name] = float(values[name])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in values.items() if k in known})
 
