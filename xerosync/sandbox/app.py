@@ -267,10 +267,8 @@ class SandboxApp:
                 stored = state.idempotency.lookup(grant.client_id, key, now)
                 if stored is not None:
                     if stored.fingerprint != print_:
-                        raise ApiError(400, errors.problem(
-                            400, "Bad Request",
-                            f"The Idempotency-Key {key} is used with a different request."),
-                            always_json=True)
+                        raise errors.validation(
+                            f"The Idempotency-Key {key} is used with a different request.")
                     entry["replayed"] = True
                     return Response(stored.body, stored.status, headers=stored.headers)
             try:

@@ -1,0 +1,101 @@
+"""Rate limits: headers on every call, 429 with X-Rate-Limit-Problem and Retry-After for the
+minute, day, app-minute and concurrent limits; fixed windows on the sandbox clock."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from tests.fixtures.sandbox import Sandbox
+
+
+def _get(sandbox: Sandbox, headers: dict[str, str]) -> requests.Response:
+    return requests.get(sandbox.api_url + "/Organisation", headers=headers, timeout=10)
+
+
+def test_remaining_headers_on_every_response(sandbox: Sandbox) -> None:
+    headers = sandbox.headers()
+    first, second = _get(sandbox, headers), _get(sandbox, headers)
+    assert int(first.headers["X-MinLimit-Remaining"]) == 59
+    assert int(second.headers["X-MinLimit-Remaining"]) == 58
+    assert int(second.headers["X-DayLimit-Remaining"]) == 4998
+    assert int(second.headers["X-AppMinLimit-Remaining"]) == 9998
+    bad = requests.get(sandbox.api_url + "/Contacts", headers=headers,
+                       params={"where": "Nope==1"}, timeout=10)
+    assert bad.status_code == 400 and "X-MinLimit-Remaining" in bad.headers
+
+
+def test_minute_limit_429_then_window_resets(sandbox: Sandbox) -> None:
+    sandbox.control.config(minute_limit=3, minute_seconds=30)
+    headers = sandbox.headers()
+    assert [_get(sandbox, headers).status_code for _ in range(3)] == [200, 200, 200]
+    limited = _get(sandbox, headers)
+    assert limited.status_code == 429
+    assert limited.headers["X-Rate-Limit-Problem"] == "minute"
+    retry = int(limited.headers["Retry-After"])
+    assert 1 <= retry <= 30
+    sandbox.control.advance_clock(retry)
+    assert _get(sandbox, headers).status_code == 200
+
+
+def test_minute_window_in_real_time(sandbox: Sandbox) -> None:
+    import time
+
+    sandbox.control.config(minute_limit=2, minute_seconds=1)
+    headers = sandbox.headers()
+    codes = [_get(sandbox, headers).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    time.sleep(1.05)
+    assert _get(sandbox, headers).status_code == 200
+
+
+def test_day_limit_has_long_retry_after(sandbox: Sandbox) -> None:
+    sandbox.control.config(day_limit=2)
+    headers = sandbox.headers()
+    _get(sandbox, headers), _get(sandbox, headers)
+    limited = _get(sandbox, headers)
+    assert limited.status_code == 429 and limited.headers["X-Rate-Limit-Problem"] == "day"
+    assert int(limited.headers["Retry-After"]) > 86000
+
+
+def test_limits_are_per_tenant(sandbox: Sandbox) -> None:
+    other = sandbox.control.add_tenant("Other Org")
+    sandbox.control.config(minute_limit=1)
+    tokens = sandbox.control.authorize()
+    from xerosync.sandbox.control import api_headers
+
+    assert _get(sandbox, api_headers(tokens)).status_code == 200
+    assert _get(sandbox, api_headers(tokens)).status_code == 429
+    assert _get(sandbox, api_headers(tokens, other)).status_code == 200
+
+
+def test_app_minute_limit(sandbox: Sandbox) -> None:
+    other = sandbox.control.add_tenant("Other Org")
+    sandbox.control.config(app_minute_limit=2)
+    from xerosync.sandbox.control import api_headers
+
+    tokens = sandbox.control.authorize()
+    _get(sandbox, api_headers(tokens))
+    _get(sandbox, api_headers(tokens, other))
+    limited = _get(sandbox, api_headers(tokens, other))
+    assert limited.status_code == 429
+    assert limited.headers["X-Rate-Limit-Problem"] == "appminute"
+
+
+def test_concurrent_limit(sandbox: Sandbox) -> None:
+    sandbox.control.config(concurrent_limit=2, latency_ms=400)
+    headers = sandbox.headers()
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        responses = list(pool.map(lambda _: _get(sandbox, headers), range(5)))
+    limited = [r for r in responses if r.status_code == 429]
+    assert len([r for r in responses if r.status_code == 200]) >= 2
+    assert limited and all(r.headers["X-Rate-Limit-Problem"] == "concurrent" for r in limited)
+    assert all(r.headers["Retry-After"] == "1" for r in limited)
+
+
+def test_control_endpoints_are_never_limited(sandbox: Sandbox) -> None:
+    sandbox.control.config(minute_limit=1)
+    for _ in range(5):
+        sandbox.control.records("Contacts")
+    assert _get(sandbox, sandbox.headers()).status_code == 200
