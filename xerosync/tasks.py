@@ -29,25 +29,25 @@ def _context(task: Task) -> dict[str, Any]:
     return {"attempt": task.request.retries, "task_id": task.request.id}
 
 
-@app.task(bind=True, name="xerosync.tasks.push_contact")
+@app.task(bind=True, shared=False, name="xerosync.tasks.push_contact")
 def push_contact(self: Task, customer_id: int, force: bool = False) -> dict[str, Any]:
     """Create or update the customer's Xero contact (new ones take the template's defaults)."""
     return _finish(self, jobs.push_contact(int(customer_id), force=force, **_context(self)))
 
 
-@app.task(bind=True, name="xerosync.tasks.push_item")
+@app.task(bind=True, shared=False, name="xerosync.tasks.push_item")
 def push_item(self: Task, product_id: int, force: bool = False) -> dict[str, Any]:
     """Create or update the product's Xero item."""
     return _finish(self, jobs.push_item(int(product_id), force=force, **_context(self)))
 
 
-@app.task(bind=True, name="xerosync.tasks.create_invoice_for_order")
+@app.task(bind=True, shared=False, name="xerosync.tasks.create_invoice_for_order")
 def create_invoice_for_order(self: Task, order_id: int) -> dict[str, Any]:
     """Create the confirmed order's Draft sales invoice in Xero, exactly once."""
     return _finish(self, jobs.invoice_order(int(order_id), **_context(self)))
 
 
-@app.task(bind=True, name="xerosync.tasks.push_pending")
+@app.task(bind=True, shared=False, name="xerosync.tasks.push_pending")
 def push_pending(self: Task, connection_id: int) -> dict[str, Any]:
     """Push every customer and product of one organisation still waiting for a push."""
     result = jobs.push_pending_for(int(connection_id), task_id=self.request.id)

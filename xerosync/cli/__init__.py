@@ -34,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except SettingsError as exc:  # a command module read the settings on import
+        print(f"xerosync: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         result = args.handler(args)
