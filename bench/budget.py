@@ -1,12 +1,12 @@
 """How well the shared rate budget uses Xero's limits, against the sandbox with real limits.
 
-N processes × M threads make routine calls as fast as the budget allows (a denied caller waits
+N processes x M threads make routine calls as fast as the budget allows (a denied caller waits
 the `retry_after` it was told, as a Celery retry would), while one thread makes invoice-priority
 calls at a steady pace. Printed: the settings, the sandbox's 429s (goal: 0), routine calls per
 sandbox minute window against the share open to routine work (goal: ≥ 90%), and whether every
 invoice call got its permit at once.
 
-    .venv/bin/python -m bench.budget                      # 2 × 4, 6 windows of 3 s
+    .venv/bin/python -m bench.budget                      # 2 x 4, 6 windows of 3 s
     .venv/bin/python -m bench.budget --minute-seconds 6 --windows 10
 
 Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/12); starts its own sandbox unless

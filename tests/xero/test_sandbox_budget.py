@@ -1,4 +1,4 @@
-"""Against the sandbox with its real limits and a time-scaled minute: 2 processes × 4 threads
+"""Against the sandbox with its real limits and a time-scaled minute: 2 processes x 4 threads
 as fast as the budget allows get no 429, routine work never takes the invoice reserve, and
 invoice calls get permits at once. Counts only; `bench/budget.py` prints the utilisation."""
 
