@@ -483,7 +483,12 @@ class TokenManager:
         return f"TokenManager(key={self.key!r})"
 
     def _fresh(self, tokens: TokenSet | None) -> bool:
-        return tokens is not None and not tokens.expires_within(self.refresh_margin, self.clock())
+        if tokens is None:
+            return False
+        margin = self.refresh_margin
+        if tokens.obtained_at is not None:  # short-lived tokens: refresh at half their life
+            margin = min(margin, (tokens.expires_at - tokens.obtained_at) / 2)
+        return not tokens.expires_within(margin, self.clock())
 
     def access_token(self) -> str:
         """A valid access token, refreshing first if it expires within the margin."""
@@ -505,8 +510,8 @@ class TokenManager:
     def _needs_refresh(self, tokens: TokenSet | None, rejected: str | None) -> bool:
         if tokens is None:
             return True
-        if rejected is not None:
-            return tokens.access_token == rejected
+        if rejected is not None and tokens.access_token == rejected:
+            return True
         return not self._fresh(tokens)
 
     def _refresh(self, rejected: str | None) -> TokenSet:

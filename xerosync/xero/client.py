@@ -165,6 +165,9 @@ def idempotency_key(method: str, path: str, query: str | Mapping[str, Any], body
     return f"xs1-{digest.hexdigest()}"
 
 
+_derive_key = idempotency_key  # `request` has a parameter of the same name
+
+
 def _param(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -251,7 +254,7 @@ class XeroClient:
             send_headers["xero-tenant-id"] = self.tenant_id
         if method in ("POST", "PUT", "PATCH"):
             if idempotency_key is None:
-                idempotency_key = globals()["idempotency_key"](method, full_path, query, json_body)
+                idempotency_key = _derive_key(method, full_path, query, json_body)
             if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
                 raise ValueError(f"Idempotency-Key longer than {MAX_IDEMPOTENCY_KEY} characters")
             send_headers["Idempotency-Key"] = idempotency_key
