@@ -69,3 +69,22 @@ def test_invoice_task_retries_through_a_server_error(
     assert len(invoices_for(env, order_id)) == 1
     puts = env.sandbox.control.requests(path=INVOICES_PATH, method="PUT")
     assert [r["status"] for r in puts] == [503, 200]
+
+
+def test_beats_task_fans_out_a_pass_per_organisation(
+    xerosync_env: XerosyncEnv, celery_worker: Any
+) -> None:
+    from xerosync.models import SyncRun
+    from xerosync.tasks import run_routine_pass
+
+    env = xerosync_env
+    run_routine_pass.delay()
+
+    def finished() -> list[SyncRun]:
+        with env.session() as session:
+            return [r for r in session.scalars(select(SyncRun)) if r.finished_at is not None]
+
+    [run] = eventually(finished, timeout=60)
+    assert run.outcome == "ok", run.error
+    assert run.connection_id == env.connection_id
+    assert run.counts and run.counts["contacts"]["created"] > 0

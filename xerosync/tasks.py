@@ -52,3 +52,20 @@ def push_pending(self: Task, connection_id: int) -> dict[str, Any]:
     """Push every customer and product of one organisation still waiting for a push."""
     result = jobs.push_pending_for(int(connection_id), task_id=self.request.id)
     return {"status": result.status, "detail": result.detail, "error": result.error}
+
+
+@app.task(bind=True, shared=False, name="xerosync.tasks.run_routine_pass")
+def run_routine_pass(self: Task) -> dict[str, Any]:
+    """Beat's tick: one pass per connected organisation, each its own task (fan-out), so
+    many organisations spread over the workers and a slow one holds up no other."""
+    connection_ids = jobs.active_connections()
+    for connection_id in connection_ids:
+        run_pass_for.delay(connection_id)
+    return {"status": "done", "detail": {"enqueued": connection_ids}, "error": None}
+
+
+@app.task(bind=True, shared=False, name="xerosync.tasks.run_pass_for")
+def run_pass_for(self: Task, connection_id: int, full: bool = False) -> dict[str, Any]:
+    """The routine pass of one organisation (does nothing if one is already running)."""
+    result = jobs.routine_pass_for(int(connection_id), full=full, task_id=self.request.id)
+    return {"status": result.status, "detail": result.detail, "error": result.error}

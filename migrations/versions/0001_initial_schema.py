@@ -395,7 +395,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("invoice_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_invoice_lines_invoice_id"))

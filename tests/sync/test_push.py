@@ -187,3 +187,20 @@ def test_two_hundred_new_customers_cost_few_calls(xerosync_env: XerosyncEnv) -> 
     assert report.created == 200
     calls = env.sandbox.control.requests(path="/api.xro/2.0")
     assert len(calls) <= 10
+
+
+def test_an_existing_contact_with_the_same_email_is_linked(xerosync_env: XerosyncEnv) -> None:
+    from xerosync.sync import jobs
+
+    env = xerosync_env
+    assert jobs.routine_pass_for(env.connection_id).status == "ok"  # import holds the contacts
+    marine = next(c for c in env.contacts() if c["Name"] == "Marine Systems")
+    before = len(env.contacts())
+    customer_id = new_customer(env, name="Marine Systems Pty", email="FINANCE@marine.example")
+    with env.session() as session:
+        report = push_customers(env.context(session), [session.get_one(Customer, customer_id)])
+        session.commit()
+    assert report.linked == 1 and report.created == 0
+    assert link(env, LinkKind.CONTACT, customer_id).xero_id == marine["ContactID"]
+    assert len(env.contacts()) == before
+    assert contact(env, marine["ContactID"])["Name"] == "Marine Systems Pty"

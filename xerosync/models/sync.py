@@ -128,3 +128,42 @@ class XeroWrite(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     task_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class SyncRun(Base):
+    """One routine pass of one organisation: when, how it ended, what it did."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    full: Mapped[bool] = mapped_column(default=False)
+    outcome: Mapped[str] = mapped_column(String(20), default="running")
+    """"running", "ok", "interrupted" (rate limit or transport; resumes next pass), "failed"."""
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Per stream and direction, e.g. {"contacts": {"imported": 3}, "push": {...}}."""
+    error: Mapped[str | None] = mapped_column(Text)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class SyncConflict(Base):
+    """A record changed in the CRM and in Xero since the last pass, and how it was settled."""
+
+    __tablename__ = "sync_conflicts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    local_id: Mapped[int] = mapped_column(Integer)
+    xero_id: Mapped[str] = mapped_column(String(36))
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    winner: Mapped[str] = mapped_column(String(10))
+    """"xero" or "crm": which side's version was kept."""
+    crm_changed_at: Mapped[datetime | None]
+    xero_changed_at: Mapped[datetime | None]

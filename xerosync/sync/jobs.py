@@ -11,18 +11,27 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from xerosync import logcontext
 from xerosync.db import get_engine, session_scope
-from xerosync.models import Connection, Customer, LinkKind, Order, Product, XeroLink
+from xerosync.models import (
+    Connection,
+    ConnectionStatus,
+    Customer,
+    LinkKind,
+    Order,
+    Product,
+    XeroLink,
+)
 from xerosync.settings import Settings, get_settings
 from xerosync.sync import outbox, outcomes
 from xerosync.sync.context import OrgContext, build_client
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.push import push_customers, push_pending, push_products
 from xerosync.sync.retry import Action, decide
+from xerosync.sync.routine import PassAlreadyRunning, run_pass
 from xerosync.xero.errors import XeroError
 
 log = logging.getLogger(__name__)
@@ -155,3 +164,42 @@ def push_pending_for(
                 session, connection, build_client(settings, connection, engine), settings
             )
             return JobResult("done", _jsonable(push_pending(ctx)))
+
+
+def active_connections(engine: Engine | None = None) -> list[int]:
+    """Organisations a routine pass should run for (not awaiting re-authorisation)."""
+    with session_scope(engine or get_engine()) as session:
+        return list(
+            session.scalars(
+                select(Connection.id)
+                .where(Connection.status == ConnectionStatus.ACTIVE.value)
+                .order_by(Connection.id)
+            )
+        )
+
+
+def routine_pass_for(
+    connection_id: int,
+    *,
+    full: bool = False,
+    task_id: str | None = None,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    on_page: Callable[[str, int], None] | None = None,
+) -> JobResult:
+    """Run the routine pass of one organisation, unless one is already running."""
+    settings = settings or get_settings()
+    engine = engine or get_engine()
+    with session_scope(engine) as session:
+        connection = _connection(session, connection_id)
+        with logcontext.working_for(task=task_id, org=connection.tenant_id):
+            try:
+                ctx = OrgContext(
+                    session, connection, build_client(settings, connection, engine), settings
+                )
+                run = run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
+            except PassAlreadyRunning as exc:
+                return JobResult("skipped", error=str(exc))
+            except XeroError as exc:  # e.g. the connection needs re-authorisation
+                return JobResult("failed", error=str(exc))
+            return JobResult(run.outcome, {"run_id": run.id, "counts": run.counts}, error=run.error)

@@ -1,0 +1,218 @@
+"""The routine pass against the sandbox: import, outbox, voids, no echo, one pass at a time."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.fixtures.xerosync import XerosyncEnv
+from tests.sync.test_invoices import confirmed_order
+from xerosync.models import (
+    CreditNote,
+    Customer,
+    Invoice,
+    Order,
+    OrderStatus,
+    Product,
+    SyncConflict,
+    SyncRun,
+)
+from xerosync.sync import jobs, outbox
+from xerosync.sync.routine import pass_lock
+
+pytestmark = pytest.mark.integration
+outbox.install()
+
+API = "/api.xro/2.0"
+
+
+def run_pass(env: XerosyncEnv, **kw: Any) -> jobs.JobResult:
+    result = jobs.routine_pass_for(env.connection_id, **kw)
+    assert result.status == "ok", result.error
+    return result
+
+
+def by_name(env: XerosyncEnv, collection: str, field: str, value: str) -> dict[str, Any]:
+    return next(r for r in env.sandbox.control.records(collection) if r.get(field) == value)
+
+
+def test_first_pass_imports_the_demo_company(xerosync_env: XerosyncEnv) -> None:
+    env = xerosync_env
+    result = run_pass(env)
+    counts = result.detail["counts"]
+    assert counts["contacts"]["created"] > 5
+    with env.session() as session:
+        names = set(session.scalars(select(Customer.name)))
+        assert {"Boom FM", "Marine Systems", "Template Ledger"} <= names
+        archived = [c for c in session.scalars(select(Customer)) if not c.is_active]
+        assert archived, "an archived contact becomes an inactive customer"
+        tracked = [p for p in session.scalars(select(Product)) if p.is_tracked]
+        assert tracked and all(p.quantity_on_hand is not None for p in tracked)
+        invoices = list(session.scalars(select(Invoice)))
+        assert invoices and all(i.lines for i in invoices)
+        assert {"D", "N", "A", "P"} <= {i.status for i in invoices}
+        assert session.scalars(select(CreditNote)).first() is not None
+    seen = {
+        inv["InvoiceID"]
+        for inv in env.sandbox.control.records("Invoices")
+        if inv["Type"] == "ACCPAY"
+    }
+    with env.session() as session:
+        assert not seen & set(session.scalars(select(Invoice.xero_invoice_id)))
+
+
+def test_no_request_ever_asks_for_bills(xerosync_env: XerosyncEnv) -> None:
+    env = xerosync_env
+    run_pass(env)
+    for entry in env.sandbox.control.requests(path=f"{API}/Invoices", method="GET"):
+        where = " ".join(entry["query"].get("where", []))
+        assert 'Type=="ACCREC"' in where or entry["path"] != f"{API}/Invoices", entry
+        assert "ACCPAY" not in where
+    for entry in env.sandbox.control.requests(path=f"{API}/CreditNotes", method="GET"):
+        assert 'Type=="ACCRECCREDIT"' in " ".join(entry["query"].get("where", [])), entry
+
+
+def test_a_second_pass_with_nothing_changed_reads_once_per_stream(
+    xerosync_env: XerosyncEnv,
+) -> None:
+    env = xerosync_env
+    run_pass(env)
+    env.sandbox.control.clear_requests()
+    run_pass(env)
+    calls = env.sandbox.control.requests(path=API)
+    assert sorted(c["path"] for c in calls) == sorted(
+        f"{API}/{r}" for r in ("Contacts", "Items", "Invoices", "CreditNotes")
+    )
+    assert all(c["method"] == "GET" for c in calls)
+    assert all(c["query"].get("where") or c["path"] != f"{API}/Invoices" for c in calls)
+
+
+def test_edits_in_xero_reach_the_crm_after_one_pass(xerosync_env: XerosyncEnv) -> None:
+    env = xerosync_env
+    control = env.sandbox.control
+    run_pass(env)
+    boom = by_name(env, "Contacts", "Name", "Boom FM")
+    control.edit("Contacts", boom["ContactID"], {"EmailAddress": "new@boomfm.example"})
+    tracked = next(i for i in control.records("Items") if i.get("IsTrackedAsInventory"))
+    control.edit("Items", tracked["ItemID"], {"QuantityOnHand": 7})
+    draft = next(
+        i for i in control.records("Invoices") if i["Type"] == "ACCREC" and i["Status"] == "DRAFT"
+    )
+    control.edit("Invoices", draft["InvoiceID"], {"Reference": "changed in Xero"})
+    note = next(c for c in control.records("CreditNotes") if c["Type"] == "ACCRECCREDIT")
+    control.edit("CreditNotes", note["CreditNoteID"], {"Reference": "credit changed"})
+    env.sandbox.control.clear_requests()
+
+    run_pass(env)
+    with env.session() as session:
+        customer = session.scalars(select(Customer).where(Customer.name == "Boom FM")).one()
+        assert customer.email == "new@boomfm.example"
+        product = session.scalars(select(Product).where(Product.code == tracked["Code"])).one()
+        assert product.quantity_on_hand == Decimal(7)
+        invoice = session.scalars(
+            select(Invoice).where(Invoice.xero_invoice_id == draft["InvoiceID"])
+        ).one()
+        assert invoice.reference == "changed in Xero"
+        credit = session.scalars(
+            select(CreditNote).where(CreditNote.xero_credit_note_id == note["CreditNoteID"])
+        ).one()
+        assert credit.reference == "credit changed"
+    writes = [c for c in env.sandbox.control.requests(path=API) if c["method"] != "GET"]
+    assert writes == [], "imported changes are not pushed back (no echo)"
+
+
+def test_an_invoice_voided_in_xero_turns_the_order_to_d(xerosync_env: XerosyncEnv) -> None:
+    env = xerosync_env
+    order_id = confirmed_order(env)
+    assert jobs.invoice_order(order_id).status == "done"
+    with env.session() as session:
+        invoice_id = session.get_one(Order, order_id).xero_invoice_id
+    assert invoice_id
+    env.sandbox.control.edit("Invoices", invoice_id, {"Status": "AUTHORISED"})
+    env.sandbox.control.edit("Invoices", invoice_id, {"Status": "VOIDED"})
+    run_pass(env)
+    with env.session() as session:
+        copy = session.scalars(select(Invoice).where(Invoice.xero_invoice_id == invoice_id)).one()
+        assert copy.status == "D"
+        assert copy.order_id == order_id
+        assert session.get_one(Order, order_id).xero_invoice_status == "VOIDED"
+
+
+def test_a_crm_voided_order_deletes_its_draft(xerosync_env: XerosyncEnv) -> None:
+    env = xerosync_env
+    order_id = confirmed_order(env)
+    assert jobs.invoice_order(order_id).status == "done"
+    with env.session() as session:
+        order = session.get_one(Order, order_id)
+        order.status = OrderStatus.VOIDED.value
+        session.commit()
+        invoice_id = order.xero_invoice_id
+    result = run_pass(env)
+    assert result.detail["counts"]["voided_orders"]["deleted"] == 1
+    assert env.sandbox.control.record("Invoices", str(invoice_id))["Status"] == "DELETED"
+    with env.session() as session:
+        copy = session.scalars(select(Invoice).where(Invoice.xero_invoice_id == invoice_id)).one()
+        assert copy.status == "D"
+        assert session.get_one(Order, order_id).xero_invoice_status == "DELETED"
+
+
+def test_an_authorised_invoice_of_a_voided_order_is_left_alone(
+    xerosync_env: XerosyncEnv,
+) -> None:
+    env = xerosync_env
+    order_id = confirmed_order(env)
+    assert jobs.invoice_order(order_id).status == "done"
+    with env.session() as session:
+        invoice_id = session.get_one(Order, order_id).xero_invoice_id
+    env.sandbox.control.edit("Invoices", str(invoice_id), {"Status": "AUTHORISED"})
+    run_pass(env)  # learns it is authorised
+    with env.session() as session:
+        session.get_one(Order, order_id).status = OrderStatus.VOIDED.value
+        session.commit()
+    result = run_pass(env)
+    assert result.detail["counts"]["voided_orders"]["left_alone"] == 1
+    assert env.sandbox.control.record("Invoices", str(invoice_id))["Status"] == "AUTHORISED"
+
+
+def test_a_change_on_both_sides_is_settled_and_recorded(xerosync_env: XerosyncEnv) -> None:
+    env = xerosync_env
+    run_pass(env)
+    boom = by_name(env, "Contacts", "Name", "Boom FM")
+    with env.session() as session:
+        customer = session.scalars(select(Customer).where(Customer.name == "Boom FM")).one()
+        customer.phone = "5559999"
+        session.commit()
+    env.sandbox.control.advance_clock(5)
+    env.sandbox.control.edit("Contacts", boom["ContactID"], {"EmailAddress": "x@boomfm.example"})
+    run_pass(env)
+    with env.session() as session:
+        [conflict] = session.scalars(select(SyncConflict)).all()
+        assert conflict.xero_id == boom["ContactID"]
+        assert conflict.winner in ("xero", "crm")
+
+
+def test_a_pass_does_nothing_while_another_runs(xerosync_env: XerosyncEnv) -> None:
+    env = xerosync_env
+    with env.session() as session:
+        lock = pass_lock(env.context(session))
+        assert lock.acquire()
+        try:
+            result = jobs.routine_pass_for(env.connection_id)
+        finally:
+            lock.release()
+    assert result.status == "skipped"
+    with env.session() as session:
+        assert session.scalars(select(SyncRun)).all() == []
+
+
+def test_pending_customers_are_pushed_by_the_pass(xerosync_env: XerosyncEnv) -> None:
+    env = xerosync_env
+    with env.session() as session:
+        session.add(Customer(connection_id=env.connection_id, name="Saved While Broker Down"))
+        session.commit()
+    result = run_pass(env)
+    assert result.detail["counts"]["push"]["contacts"]["created"] == 1
+    assert by_name(env, "Contacts", "Name", "Saved While Broker Down")

@@ -1,0 +1,398 @@
+"""Import: Xero's contacts, items, sales invoices and sales credit notes into the CRM.
+
+Streams are declared as data: the resource, the filter Xero applies *in the request* (bills
+and supplier credit notes are never asked for), whether archived records come too, and the
+function that applies one page. Each stream keeps a cursor per organisation, the largest
+`UpdatedDateUTC` of a committed page, and the next pass asks with `If-Modified-Since`. Pages
+arrive oldest change first, so a pass cut short resumes where it stopped. Memory stays bounded:
+a page is applied, committed and dropped before the next one is read.
+
+No echo: a record updated by import gets its link's pushed fingerprint set to what the CRM now
+holds, so it is not pushed back. Conflict (changed in the CRM since its last push *and* in
+Xero since it was last seen): the most recent change wins, a tie goes to Xero, and the
+conflict is recorded in `sync_conflicts`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from xerosync.mapping.contacts import CONTACT_NUMBER_PREFIX, customer_fields
+from xerosync.mapping.invoices import credit_note_fields, invoice_fields, line_fields
+from xerosync.mapping.items import product_fields
+from xerosync.models import (
+    CreditNote,
+    CreditNoteLine,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    LinkKind,
+    LinkStatus,
+    Order,
+    Product,
+    SyncConflict,
+    SyncCursor,
+    XeroLink,
+)
+from xerosync.sync import outbox
+from xerosync.sync.context import OrgContext
+from xerosync.xero.schemas import load_many
+
+Counts = dict[str, int]
+OWN_CONTACT_NUMBER = re.compile(rf"^{re.escape(CONTACT_NUMBER_PREFIX)}(\d+)$")
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One kind of Xero record brought into the CRM."""
+
+    name: str
+    resource: str
+    where: str | None
+    include_archived: bool
+    apply: Callable[[OrgContext, list[dict[str, Any]], Counts], None]
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _set(record: Any, fields: Mapping[str, Any]) -> bool:
+    """Assign `fields`; True when anything actually changed."""
+    changed = False
+    for name, value in fields.items():
+        if getattr(record, name) != value:
+            setattr(record, name, value)
+            changed = True
+    return changed
+
+
+def _links(ctx: OrgContext, kind: LinkKind, xero_ids: Iterable[str]) -> dict[str, XeroLink]:
+    ids = [i for i in xero_ids if i]
+    if not ids:
+        return {}
+    found = ctx.session.scalars(
+        select(XeroLink).where(
+            XeroLink.connection_id == ctx.connection.id,
+            XeroLink.kind == kind.value,
+            XeroLink.xero_id.in_(ids),
+        )
+    )
+    return {str(link.xero_id): link for link in found}
+
+
+def _changed_in_crm(link: XeroLink) -> bool:
+    return bool(link.xero_id) and link.fingerprint != link.pushed_fingerprint
+
+
+def _settle_conflict(
+    ctx: OrgContext, link: XeroLink, crm_changed: datetime | None, xero_changed: datetime | None
+) -> str:
+    """Both sides changed: the most recent change wins, a tie goes to Xero. Recorded."""
+    crm_wins = crm_changed is not None and (xero_changed is None or crm_changed > xero_changed)
+    winner = "crm" if crm_wins else "xero"
+    ctx.session.add(
+        SyncConflict(
+            connection_id=ctx.connection.id,
+            kind=link.kind,
+            local_id=link.local_id,
+            xero_id=str(link.xero_id),
+            winner=winner,
+            crm_changed_at=crm_changed,
+            xero_changed_at=xero_changed,
+        )
+    )
+    return winner
+
+
+def _seen_newer(link: XeroLink, updated: datetime | None) -> bool:
+    return updated is None or link.xero_updated_at is None or updated > link.xero_updated_at
+
+
+def _apply_linked(
+    ctx: OrgContext,
+    link: XeroLink,
+    record: Customer | Product,
+    fields: Mapping[str, Any],
+    updated: datetime | None,
+    counts: Counts,
+) -> None:
+    """Bring a linked record up to Xero's version (unless the CRM's newer change wins)."""
+    if not _seen_newer(link, updated):
+        counts["unchanged"] += 1
+        return
+    if _changed_in_crm(link):
+        counts["conflicts"] += 1
+        if _settle_conflict(ctx, link, record.updated_at, updated) == "crm":
+            link.xero_updated_at = updated  # seen; the CRM's version is pushed next
+            return
+    if _set(record, fields):
+        counts["updated"] += 1
+    else:
+        counts["unchanged"] += 1
+    ctx.session.flush()
+    outbox.mark_in_sync(link, str(link.xero_id), outbox.desired_fingerprint(record), updated)
+
+
+# -- contacts ------------------------------------------------------------------------------
+def _unlinked_customer_for(ctx: OrgContext, contact: Mapping[str, Any]) -> Customer | None:
+    """A CRM customer not yet in Xero that this contact is (our ContactNumber, email, name)."""
+    match = OWN_CONTACT_NUMBER.match(str(contact.get("ContactNumber") or ""))
+    linked = select(XeroLink.local_id).where(
+        XeroLink.connection_id == ctx.connection.id,
+        XeroLink.kind == LinkKind.CONTACT.value,
+        XeroLink.xero_id.is_not(None),
+    )
+    base = select(Customer).where(
+        Customer.connection_id == ctx.connection.id, Customer.id.not_in(linked)
+    )
+    conditions = []
+    if match:
+        conditions.append(Customer.id == int(match.group(1)))
+    if contact.get("EmailAddress"):
+        conditions.append(func.lower(Customer.email) == str(contact["EmailAddress"]).lower())
+    if contact.get("Name"):
+        conditions.append(Customer.name == contact["Name"])
+    for condition in conditions:
+        customer = ctx.session.scalars(base.where(condition).order_by(Customer.id)).first()
+        if customer is not None:
+            return customer
+    return None
+
+
+def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Counts) -> None:
+    links = _links(ctx, LinkKind.CONTACT, (c.get("ContactID") or "" for c in contacts))
+    for contact in contacts:
+        xero_id = str(contact["ContactID"])
+        fields = customer_fields(contact)
+        updated = contact.get("UpdatedDateUTC")
+        link = links.get(xero_id)
+        if link is not None:
+            customer = ctx.session.get(Customer, link.local_id)
+            if customer is not None:
+                _apply_linked(ctx, link, customer, fields, updated, counts)
+                continue
+        customer = _unlinked_customer_for(ctx, contact)
+        if customer is not None:
+            # The CRM's pending customer is this contact: link it, and push the CRM's details
+            # to it as an update (never the template's fields).
+            link = outbox.link_for(ctx.session, ctx.connection.id, LinkKind.CONTACT, customer.id)
+            link.xero_id = xero_id
+            _keep_crm_version(link, updated)
+            counts["linked"] += 1
+        else:
+            customer = Customer(connection_id=ctx.connection.id, **fields)
+            ctx.session.add(customer)
+            ctx.session.flush()
+            link = outbox.link_for(ctx.session, ctx.connection.id, LinkKind.CONTACT, customer.id)
+            outbox.mark_in_sync(link, xero_id, outbox.desired_fingerprint(customer), updated)
+            counts["created"] += 1
+        links[xero_id] = link
+
+
+def _keep_crm_version(link: XeroLink, updated: datetime | None) -> None:
+    """A pending CRM customer matched a contact: keep its details, push them as an update."""
+    link.pushed_fingerprint = None
+    link.status = LinkStatus.PENDING.value
+    link.xero_updated_at = updated
+
+
+# -- items ---------------------------------------------------------------------------------
+def apply_items(ctx: OrgContext, items: list[dict[str, Any]], counts: Counts) -> None:
+    links = _links(ctx, LinkKind.ITEM, (i.get("ItemID") or "" for i in items))
+    for item in items:
+        xero_id = str(item["ItemID"])
+        fields = product_fields(item)
+        updated = item.get("UpdatedDateUTC")
+        link = links.get(xero_id)
+        product = ctx.session.get(Product, link.local_id) if link is not None else None
+        if link is not None and product is not None:
+            _apply_linked(ctx, link, product, fields, updated, counts)
+            continue
+        product = ctx.session.scalars(
+            select(Product).where(
+                Product.connection_id == ctx.connection.id, Product.code == fields["code"]
+            )
+        ).first()
+        if product is None:
+            product = Product(connection_id=ctx.connection.id, **fields)
+            ctx.session.add(product)
+            counts["created"] += 1
+        else:
+            _set(product, fields)
+            counts["linked"] += 1
+        ctx.session.flush()
+        link = outbox.link_for(ctx.session, ctx.connection.id, LinkKind.ITEM, product.id)
+        outbox.mark_in_sync(link, xero_id, outbox.desired_fingerprint(product), updated)
+        links[xero_id] = link
+
+
+# -- sales documents -----------------------------------------------------------------------
+def _customer_ids(ctx: OrgContext, documents: list[dict[str, Any]]) -> dict[str, int]:
+    contact_ids = {(d.get("Contact") or {}).get("ContactID") for d in documents}
+    return {
+        xero_id: link.local_id
+        for xero_id, link in _links(ctx, LinkKind.CONTACT, (c for c in contact_ids if c)).items()
+    }
+
+
+def _product_ids(ctx: OrgContext, documents: list[dict[str, Any]]) -> dict[str, int]:
+    codes = {
+        line.get("ItemCode")
+        for d in documents
+        for line in d.get("LineItems") or ()
+        if line.get("ItemCode")
+    }
+    if not codes:
+        return {}
+    rows = ctx.session.execute(
+        select(Product.code, Product.id).where(
+            Product.connection_id == ctx.connection.id, Product.code.in_(codes)
+        )
+    )
+    return {code: product_id for code, product_id in rows}
+
+
+def _apply_documents(
+    ctx: OrgContext,
+    documents: list[dict[str, Any]],
+    counts: Counts,
+    *,
+    model: type[Invoice] | type[CreditNote],
+    line_model: type[InvoiceLine] | type[CreditNoteLine],
+    id_field: str,
+    xero_key: str,
+    to_fields: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> None:
+    customers = _customer_ids(ctx, documents)
+    products = _product_ids(ctx, documents)
+    id_column = getattr(model, id_field)
+    existing: dict[str, Any] = {
+        getattr(row, id_field): row
+        for row in ctx.session.scalars(
+            select(model).where(
+                model.connection_id == ctx.connection.id,
+                id_column.in_([d[xero_key] for d in documents]),
+            )
+        )
+    }
+    for document in documents:
+        fields = to_fields(document)
+        contact_id = fields["xero_contact_id"]
+        fields["customer_id"] = customers.get(contact_id) if contact_id else None
+        row: Any = existing.get(document[xero_key])
+        if row is not None and row.xero_updated_at == fields["xero_updated_at"]:
+            counts["unchanged"] += 1
+            continue
+        if row is None:
+            row = model(connection_id=ctx.connection.id, **fields)
+            ctx.session.add(row)
+            counts["created"] += 1
+        else:
+            _set(row, fields)
+            counts["updated"] += 1
+        if document.get("LineItems") is not None:
+            row.lines = [
+                line_model(
+                    **{
+                        k: v
+                        for k, v in line_fields(line, position).items()
+                        if hasattr(line_model, k)
+                    },
+                    product_id=products.get(line.get("ItemCode") or ""),
+                    **(
+                        {"discount_rate": line.get("DiscountRate")}
+                        if line_model is InvoiceLine
+                        else {}
+                    ),
+                )
+                for position, line in enumerate(document["LineItems"])
+            ]
+        if isinstance(row, Invoice):
+            _reflect_on_order(ctx, row)
+
+
+def _reflect_on_order(ctx: OrgContext, invoice: Invoice) -> None:
+    """The order that created an invoice shows the invoice's status (e.g. VOIDED)."""
+    order = ctx.session.scalars(
+        select(Order).where(
+            Order.connection_id == ctx.connection.id,
+            Order.xero_invoice_id == invoice.xero_invoice_id,
+        )
+    ).first()
+    if order is not None:
+        invoice.order_id = order.id
+        order.xero_invoice_status = invoice.xero_status
+        order.xero_invoice_number = invoice.invoice_number or order.xero_invoice_number
+
+
+def apply_invoices(ctx: OrgContext, invoices: list[dict[str, Any]], counts: Counts) -> None:
+    _apply_documents(
+        ctx, invoices, counts, model=Invoice, line_model=InvoiceLine,
+        id_field="xero_invoice_id", xero_key="InvoiceID", to_fields=invoice_fields,
+    )  # fmt: skip
+
+
+def apply_credit_notes(ctx: OrgContext, notes: list[dict[str, Any]], counts: Counts) -> None:
+    _apply_documents(
+        ctx, notes, counts, model=CreditNote, line_model=CreditNoteLine,
+        id_field="xero_credit_note_id", xero_key="CreditNoteID", to_fields=credit_note_fields,
+    )  # fmt: skip
+
+
+STREAMS: tuple[Stream, ...] = (
+    Stream("contacts", "Contacts", None, True, apply_contacts),
+    Stream("items", "Items", None, False, apply_items),
+    Stream("invoices", "Invoices", 'Type=="ACCREC"', False, apply_invoices),
+    Stream("credit_notes", "CreditNotes", 'Type=="ACCRECCREDIT"', False, apply_credit_notes),
+)
+STREAMS_BY_NAME = {stream.name: stream for stream in STREAMS}
+
+
+def _cursor(ctx: OrgContext, stream: Stream) -> SyncCursor:
+    cursor = ctx.session.get(SyncCursor, (ctx.connection.id, stream.name))
+    if cursor is None:
+        cursor = SyncCursor(connection_id=ctx.connection.id, stream=stream.name)
+        ctx.session.add(cursor)
+    return cursor
+
+
+def import_stream(
+    ctx: OrgContext,
+    stream: Stream,
+    *,
+    full: bool = False,
+    on_page: Callable[[str, int], None] | None = None,
+) -> Counts:
+    """Bring one stream's changes in, page by page, committing the cursor with each page."""
+    counts: Counts = dict.fromkeys(
+        ("read", "created", "updated", "linked", "unchanged", "conflicts"), 0
+    )
+    cursor = _cursor(ctx, stream)
+    since = None if full else cursor.cursor
+    for page in ctx.client.pages(
+        stream.resource,
+        modified_since=since,
+        where=stream.where,
+        include_archived=stream.include_archived or None,
+    ):
+        rows = load_many(stream.resource, page.rows)
+        stream.apply(ctx, rows, counts)
+        counts["read"] += len(rows)
+        newest = max((r["UpdatedDateUTC"] for r in rows if r.get("UpdatedDateUTC")), default=None)
+        if newest is not None and (cursor.cursor is None or newest > cursor.cursor):
+            cursor.cursor = newest
+        ctx.session.commit()
+        ctx.session.expunge_all()
+        cursor = _cursor(ctx, stream)
+        if on_page is not None:
+            on_page(stream.name, len(rows))
+    return counts
+
+
+def forget_cursors(ctx: OrgContext) -> None:
+    """For `--full`: the next import takes everything."""
+    ctx.session.execute(delete(SyncCursor).where(SyncCursor.connection_id == ctx.connection.id))

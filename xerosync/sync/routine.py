@@ -1,0 +1,153 @@
+"""The routine pass of one organisation: bring Xero's changes in, push the CRM's out.
+
+Order, and why:
+1. **contacts, items in** — first, so pushes match new customers against what Xero already
+   holds (no duplicates) and a record changed on both sides is settled before anything is sent;
+2. **pending customers and products out** — the outbox: everything saved since the last pass
+   that no task delivered (broker down, deferred by a rate limit), in batches of 50;
+3. **drafts of CRM-voided orders deleted** — the CRM voided the order and Xero still holds
+   its invoice as a Draft: delete it so both agree (an authorised invoice is left alone and
+   the order says why);
+4. **invoices, credit notes in** — last, so the pass also reads back what steps 2-3 changed
+   (a deleted Draft comes back as "D" in the same pass).
+
+One pass at a time per organisation: a non-blocking Redis lock; a tick that finds a pass
+running does nothing. Each pass is recorded in `sync_runs` with its counts and outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from redis.lock import Lock
+from sqlalchemy import select
+
+from xerosync.models import (
+    LinkKind,
+    LinkStatus,
+    Order,
+    OrderStatus,
+    SyncRun,
+    utcnow,
+)
+from xerosync.sync import outbox, outcomes
+from xerosync.sync.context import OrgContext, redis_client
+from xerosync.sync.pull import STREAMS_BY_NAME, forget_cursors, import_stream
+from xerosync.sync.push import push_pending
+from xerosync.xero.errors import ReauthorizationRequired, XeroError
+
+log = logging.getLogger(__name__)
+
+DELETABLE = ("DRAFT", "SUBMITTED")
+LOCK_LEASE_SECONDS = 1800
+
+
+class PassAlreadyRunning(RuntimeError):
+    """Another pass of this organisation holds the lock."""
+
+
+def pass_lock(ctx: OrgContext) -> Lock:
+    return Lock(
+        redis_client(ctx.settings.REDIS_URL),
+        f"xerosync:pass-lock:{ctx.connection.tenant_id}",
+        timeout=LOCK_LEASE_SECONDS,
+        blocking=False,
+    )
+
+
+def delete_voided_drafts(ctx: OrgContext) -> dict[str, int]:
+    """Delete in Xero the Draft invoices of orders the CRM voided."""
+    counts = {"deleted": 0, "left_alone": 0, "rejected": 0}
+    orders = list(
+        ctx.session.scalars(
+            select(Order).where(
+                Order.connection_id == ctx.connection.id,
+                Order.status == OrderStatus.VOIDED.value,
+                Order.xero_invoice_id.is_not(None),
+                Order.xero_invoice_status.not_in(("DELETED", "VOIDED")),
+            )
+        )
+    )
+    deletable = []
+    for order in orders:
+        link = outbox.link_for(ctx.session, ctx.connection.id, LinkKind.INVOICE, order.id)
+        if order.xero_invoice_status in DELETABLE:
+            deletable.append((order, link))
+        elif link.status != LinkStatus.ERROR.value:
+            outcomes.fail(
+                link,
+                f"the order was voided in the CRM, but Xero's invoice is "
+                f"{order.xero_invoice_status}: the accounts team must void it in Xero",
+            )
+            counts["left_alone"] += 1
+    if deletable:
+        payload = [{"InvoiceID": o.xero_invoice_id, "Status": "DELETED"} for o, _ in deletable]
+        results = ctx.client.save("Invoices", payload, method="POST")
+        for (order, link), result in zip(deletable, results, strict=True):
+            if result.ok:
+                order.xero_invoice_status = "DELETED"
+                link.status = LinkStatus.SYNCED.value
+                link.last_error = None
+                counts["deleted"] += 1
+            else:
+                outcomes.reject(link, result)
+                counts["rejected"] += 1
+    ctx.session.commit()
+    return counts
+
+
+def run_pass(
+    ctx: OrgContext,
+    *,
+    full: bool = False,
+    task_id: str | None = None,
+    on_page: Callable[[str, int], None] | None = None,
+) -> SyncRun:
+    """One routine pass; raises PassAlreadyRunning if another holds the lock."""
+    lock = pass_lock(ctx)
+    if not lock.acquire():
+        raise PassAlreadyRunning(f"a pass of {ctx.connection.tenant_name} is already running")
+    run = SyncRun(connection_id=ctx.connection.id, full=full, task_id=task_id, counts={})
+    ctx.session.add(run)
+    ctx.session.commit()
+    run_id = run.id
+    counts: dict[str, Any] = {}
+    outcome, error = "ok", None
+    try:
+        if full:
+            forget_cursors(ctx)
+            ctx.session.commit()
+        for name in ("contacts", "items"):
+            counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
+            lock.extend(LOCK_LEASE_SECONDS, replace_ttl=True)
+        counts["push"] = {k: asdict(v) for k, v in push_pending(ctx).items()}
+        ctx.session.commit()
+        counts["voided_orders"] = delete_voided_drafts(ctx)
+        for name in ("invoices", "credit_notes"):
+            counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
+            lock.extend(LOCK_LEASE_SECONDS, replace_ttl=True)
+    except ReauthorizationRequired as exc:
+        outcome, error = "failed", str(exc)
+    except XeroError as exc:
+        # Rate limit, outage: what was committed stays; the next pass resumes from the cursors.
+        outcome, error = ("interrupted" if exc.retryable else "failed"), str(exc)
+    except Exception as exc:
+        outcome, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        ctx.session.rollback()
+        finished = ctx.session.get_one(SyncRun, run_id)
+        finished.finished_at = utcnow()
+        finished.outcome = outcome
+        finished.counts = counts
+        finished.error = error
+        ctx.session.commit()
+        try:
+            lock.release()
+        except Exception:  # the lease lapsed: nothing to give back
+            log.warning("pass lock of %s had lapsed", ctx.connection.tenant_name)
+    log.info("pass of %s: %s %s", ctx.connection.tenant_name, outcome, counts)
+    return finished
