@@ -31,9 +31,7 @@ def test_the_same_record_can_link_to_two_organisations(session: Session) -> None
     session.add_all([one, two])
     session.flush()
     for conn in (one, two):
-        session.add(
-            XeroLink(connection_id=conn.id, kind=LinkKind.ITEM, local_id=7, xero_id="x-7")
-        )
+        session.add(XeroLink(connection_id=conn.id, kind=LinkKind.ITEM, local_id=7, xero_id="x-7"))
     session.commit()
     assert session.query(XeroLink).count() == 2
 
