@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from xerosync.models import AuthKind, Connection, ConnectionStatus
 from xerosync.settings import Settings
-from xerosync.xero.auth import IdentityClient, TokenSet
+from xerosync.xero.auth import TokenSet
 from xerosync.xero.crypto import TokenCipher
 
 
@@ -37,18 +37,6 @@ def token_cipher(settings: Settings) -> TokenCipher | None:
     raise EncryptionRequired(
         "TOKEN_ENCRYPTION_KEY is not set: xerosync stores Xero tokens only encrypted outside "
         "the sandbox; .env.example shows how to generate a key"
-    )
-
-
-def identity_client(settings: Settings) -> IdentityClient:
-    """Xero's identity endpoints (authorize, token, connections) as configured."""
-    return IdentityClient.for_urls(
-        client_id=settings.XERO_CLIENT_ID,
-        client_secret=settings.XERO_CLIENT_SECRET,
-        identity_url=settings.XERO_IDENTITY_URL,
-        login_url=settings.XERO_LOGIN_URL,
-        base_url=settings.XERO_BASE_URL,
-        timeout=settings.XERO_TIMEOUT_SECONDS,
     )
 
 

@@ -25,7 +25,6 @@ from xerosync.cli import CommandError
 from xerosync.connections import (
     OrganisationError,
     find_connection,
-    identity_client,
     token_cipher,
     unseal,
     upsert_connection,
@@ -36,6 +35,7 @@ from xerosync.settings import Settings, get_settings
 from xerosync.xero.auth import Connection as XeroConnection
 from xerosync.xero.auth import IdentityClient, TokenSet
 from xerosync.xero.errors import XeroError
+from xerosync.xero.factory import identity_client
 
 CALLBACK_TIMEOUT_SECONDS = 300
 

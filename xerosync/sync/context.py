@@ -10,20 +10,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from xerosync import logcontext
-from xerosync.connections import DatabaseTokenStore, identity_client, token_cipher
+from xerosync.connections import DatabaseTokenStore, token_cipher
 from xerosync.mapping.contacts import TemplateDefaults
 from xerosync.mapping.invoices import DeliveryLine
 from xerosync.models import Connection, ConnectionStatus
 from xerosync.settings import Settings
-from xerosync.xero.auth import TokenManager
-from xerosync.xero.budget import BudgetLimits, RateBudget
+from xerosync.xero import factory
 from xerosync.xero.client import Exchange, XeroClient
 from xerosync.xero.errors import ReauthorizationRequired
 
@@ -34,16 +32,6 @@ log = logging.getLogger("xerosync.xero.calls")
 def redis_client(url: str) -> redis.Redis:
     """One pooled client per URL per process."""
     return redis.Redis.from_url(url)
-
-
-def budget_limits(settings: Settings) -> BudgetLimits:
-    return BudgetLimits(
-        minute=settings.XERO_MINUTE_LIMIT,
-        day=settings.XERO_DAY_LIMIT,
-        concurrent=settings.XERO_CONCURRENT_LIMIT,
-        minute_seconds=settings.XERO_MINUTE_SECONDS,
-        invoice_share=settings.INVOICE_RESERVED_SHARE,
-    )
 
 
 def log_exchange(exchange: Exchange) -> None:
@@ -64,9 +52,7 @@ def log_exchange(exchange: Exchange) -> None:
     )
 
 
-def build_client(
-    settings: Settings, connection: Connection, engine: Engine, **overrides: Any
-) -> XeroClient:
+def build_client(settings: Settings, connection: Connection, engine: Engine) -> XeroClient:
     """The Xero client for one connected organisation."""
     if connection.status == ConnectionStatus.NEEDS_REAUTH.value:
         raise ReauthorizationRequired(
@@ -75,24 +61,13 @@ def build_client(
         )
     if connection.status == ConnectionStatus.DISCONNECTED.value:
         raise ReauthorizationRequired(f"{connection.tenant_name} was disconnected")
-    client = redis_client(settings.REDIS_URL)
-    tokens = TokenManager(
-        key=connection.tenant_id,
+    return factory.build_client(
+        settings,
+        tenant_id=connection.tenant_id,
         store=DatabaseTokenStore(engine, token_cipher(settings)),
-        identity=identity_client(settings),
-        redis_client=client,
-        scopes=tuple(settings.XERO_SCOPES.split()),
+        redis_client=redis_client(settings.REDIS_URL),
+        on_exchange=log_exchange,
     )
-    options: dict[str, Any] = {
-        "api_url": settings.xero_api_url,
-        "tenant_id": connection.tenant_id,
-        "tokens": tokens,
-        "budget": RateBudget(client, budget_limits(settings)),
-        "timeout": settings.XERO_TIMEOUT_SECONDS,
-        "on_exchange": log_exchange,
-    }
-    options.update(overrides)
-    return XeroClient(**options)
 
 
 @dataclass
