@@ -58,8 +58,9 @@ def documented_statuses(spec: dict[str, Any], path: str, method: str) -> set[int
         parts, wanted = template.strip("/").split("/"), path.strip("/").split("/")
         if len(parts) != len(wanted):
             continue
-        if all(p.startswith("{") or p.lower() == w.lower() for p, w in zip(parts, wanted,
-                                                                           strict=True)):
+        if all(
+            p.startswith("{") or p.lower() == w.lower() for p, w in zip(parts, wanted, strict=True)
+        ):
             op = item.get(method.lower())
             if op:
                 return {int(code) for code in op["responses"] if code.isdigit()}
@@ -79,25 +80,34 @@ class Xero:
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {**self.sandbox.headers(), **(extra or {})}
 
-    def call(self, method: str, path: str, *, params: Any = None, json: Any = None,
-             headers: dict[str, str] | None = None, validate: bool = True,
-             raw_headers: bool = False) -> requests.Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        validate: bool = True,
+        raw_headers: bool = False,
+    ) -> requests.Response:
         sent = headers if raw_headers else self.headers(headers)
-        response = self.session.request(method, self.sandbox.api_url + path, params=params,
-                                        json=json, headers=sent, timeout=30)
+        response = self.session.request(
+            method, self.sandbox.api_url + path, params=params, json=json, headers=sent, timeout=30
+        )
         if validate:
             self.check(response, path)
         return response
 
     def check(self, response: requests.Response, path: str) -> None:
         method = response.request.method or "GET"
-        if response.status_code not in documented_statuses(self.spec, path.split("?")[0],
-                                                           method):
+        if response.status_code not in documented_statuses(self.spec, path.split("?")[0], method):
             return
         if "json" not in response.headers.get("Content-Type", "") and response.content:
             return
-        self.openapi.validate_response(RequestsOpenAPIRequest(response.request),
-                                       RequestsOpenAPIResponse(response))
+        self.openapi.validate_response(
+            RequestsOpenAPIRequest(response.request), RequestsOpenAPIResponse(response)
+        )
         self.validated += 1
 
     def get(self, path: str, **kw: Any) -> requests.Response:
@@ -111,8 +121,9 @@ class Xero:
 
 
 @pytest.fixture
-def xero(sandbox: Sandbox, openapi: OpenAPI, accounting_spec_dict: dict[str, Any]
-         ) -> Iterator[Xero]:
+def xero(
+    sandbox: Sandbox, openapi: OpenAPI, accounting_spec_dict: dict[str, Any]
+) -> Iterator[Xero]:
     client = Xero(sandbox, openapi, accounting_spec_dict)
     yield client
     client.session.close()

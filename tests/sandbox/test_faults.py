@@ -11,8 +11,12 @@ from tests.fixtures.sandbox import Sandbox
 
 
 def _put_contact(sandbox: Sandbox, name: str, timeout: float = 10) -> requests.Response:
-    return requests.put(sandbox.api_url + "/Contacts", json={"Contacts": [{"Name": name}]},
-                        headers=sandbox.headers(), timeout=timeout)
+    return requests.put(
+        sandbox.api_url + "/Contacts",
+        json={"Contacts": [{"Name": name}]},
+        headers=sandbox.headers(),
+        timeout=timeout,
+    )
 
 
 def _names(sandbox: Sandbox) -> list[str]:
@@ -62,9 +66,12 @@ def test_lost_refresh_response_then_grace_retry(sandbox: Sandbox) -> None:
     assert tokens.refresh_token
     sandbox.control.add_fault("lost_response", path="/connect/token")
     with pytest.raises(requests.ConnectionError):
-        requests.post(sandbox.url + "/connect/token", data={
-            "grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
-            auth=("sandbox-client", "sandbox-secret"), timeout=10)
+        requests.post(
+            sandbox.url + "/connect/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
+            auth=("sandbox-client", "sandbox-secret"),
+            timeout=10,
+        )
     assert sandbox.control.refresh(tokens.refresh_token).access_token
     log = sandbox.control.requests(path="/connect/token")
     assert [r["grant_type"] for r in log][-2:] == ["refresh_token", "refresh_token"]

@@ -7,18 +7,17 @@ from tests.sandbox.conftest import Xero
 
 
 def _create(xero: Xero, key: str, name: str = "Idem Co") -> dict:
-    response = xero.put("/Contacts", {"Contacts": [{"Name": name}]},
-                        headers={"Idempotency-Key": key})
+    response = xero.put(
+        "/Contacts", {"Contacts": [{"Name": name}]}, headers={"Idempotency-Key": key}
+    )
     return {"status": response.status_code, "body": response.json()}
 
 
-def test_replay_returns_the_original_without_a_second_write(xero: Xero,
-                                                            sandbox: Sandbox) -> None:
+def test_replay_returns_the_original_without_a_second_write(xero: Xero, sandbox: Sandbox) -> None:
     first = _create(xero, "key-1")
     second = _create(xero, "key-1")
     assert first["status"] == second["status"] == 200
-    assert first["body"]["Contacts"][0]["ContactID"] == second["body"]["Contacts"][0][
-        "ContactID"]
+    assert first["body"]["Contacts"][0]["ContactID"] == second["body"]["Contacts"][0]["ContactID"]
     assert [c["Name"] for c in sandbox.control.records("Contacts")].count("Idem Co") == 1
     log = sandbox.control.requests(path="/api.xro/2.0/Contacts", method="PUT")
     assert [r["replayed"] for r in log] == [False, True]
@@ -35,8 +34,9 @@ def test_errors_are_replayed_too(xero: Xero, sandbox: Sandbox) -> None:
 
 def test_same_key_different_request_is_400(xero: Xero) -> None:
     assert _create(xero, "key-2", "One")["status"] == 200
-    response = xero.put("/Contacts", {"Contacts": [{"Name": "Two"}]},
-                        headers={"Idempotency-Key": "key-2"})
+    response = xero.put(
+        "/Contacts", {"Contacts": [{"Name": "Two"}]}, headers={"Idempotency-Key": "key-2"}
+    )
     assert response.status_code == 400
     message = response.json()["Elements"][0]["ValidationErrors"][0]["Message"]
     assert message == "The Idempotency-Key key-2 is used with a different request."

@@ -21,8 +21,9 @@ def test_remaining_headers_on_every_response(sandbox: Sandbox) -> None:
     assert int(second.headers["X-MinLimit-Remaining"]) == 58
     assert int(second.headers["X-DayLimit-Remaining"]) == 4998
     assert int(second.headers["X-AppMinLimit-Remaining"]) == 9998
-    bad = requests.get(sandbox.api_url + "/Contacts", headers=headers,
-                       params={"where": "Nope==1"}, timeout=10)
+    bad = requests.get(
+        sandbox.api_url + "/Contacts", headers=headers, params={"where": "Nope==1"}, timeout=10
+    )
     assert bad.status_code == 400 and "X-MinLimit-Remaining" in bad.headers
 
 

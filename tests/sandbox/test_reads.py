@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import requests
 
@@ -18,8 +18,12 @@ def test_page_size_default_100_and_capped_at_1000(xero: Xero, sandbox: Sandbox) 
     assert first["pagination"]["pageSize"] == 100
     big = xero.get("/Contacts", params={"page": 1, "pageSize": 5000}).json()
     assert len(big["Contacts"]) == 1000
-    assert big["pagination"] == {"page": 1, "pageSize": 1000, "pageCount": 2,
-                                 "itemCount": big["pagination"]["itemCount"]}
+    assert big["pagination"] == {
+        "page": 1,
+        "pageSize": 1000,
+        "pageCount": 2,
+        "itemCount": big["pagination"]["itemCount"],
+    }
     second = xero.get("/Contacts", params={"page": 2, "pageSize": 1000}).json()
     assert len(second["Contacts"]) == big["pagination"]["itemCount"] - 1000
     beyond = xero.get("/Contacts", params={"page": 9, "pageSize": 1000}).json()
@@ -49,29 +53,34 @@ def test_if_modified_since_to_the_second(xero: Xero, sandbox: Sandbox) -> None:
         assert [r["Name"] for r in rows] == ["Boom FM"]
     later = since.replace(second=(since.second + 1) % 60) if since.second < 59 else since
     if later != since:
-        rows = xero.get("/Contacts", headers={
-            "If-Modified-Since": later.strftime("%Y-%m-%dT%H:%M:%S")}).json()["Contacts"]
+        rows = xero.get(
+            "/Contacts", headers={"If-Modified-Since": later.strftime("%Y-%m-%dT%H:%M:%S")}
+        ).json()["Contacts"]
         assert rows == []
 
 
 def test_include_archived(xero: Xero) -> None:
     names = [c["Name"] for c in xero.get("/Contacts").json()["Contacts"]]
     assert "Bayside Club" not in names
-    names = [c["Name"] for c in xero.get("/Contacts", params={"includeArchived": "true"}
-                                         ).json()["Contacts"]]
+    names = [
+        c["Name"]
+        for c in xero.get("/Contacts", params={"includeArchived": "true"}).json()["Contacts"]
+    ]
     assert "Bayside Club" in names
 
 
 def test_order_updated_asc_and_name_desc(xero: Xero, sandbox: Sandbox) -> None:
     sandbox.control.advance_clock(5)
     sandbox.control.edit("Contacts", contact_id(sandbox, "Boom FM"), {"Website": "x"})
-    rows = xero.get("/Contacts", params={"order": "UpdatedDateUTC ASC", "page": 1}
-                    ).json()["Contacts"]
+    rows = xero.get("/Contacts", params={"order": "UpdatedDateUTC ASC", "page": 1}).json()[
+        "Contacts"
+    ]
     stamps = [int(r["UpdatedDateUTC"][6:-7]) for r in rows]
     assert stamps == sorted(stamps) and rows[-1]["Name"] == "Boom FM"
     rows = xero.get("/Contacts", params={"order": "Name DESC"}).json()["Contacts"]
-    assert [r["Name"] for r in rows] == sorted((r["Name"] for r in rows), key=str.lower,
-                                               reverse=True)
+    assert [r["Name"] for r in rows] == sorted(
+        (r["Name"] for r in rows), key=str.lower, reverse=True
+    )
     bad = xero.get("/Contacts", params={"order": "Nope ASC"})
     assert bad.status_code == 400 and bad.json()["Type"] == "QueryParseException"
 
@@ -79,24 +88,28 @@ def test_order_updated_asc_and_name_desc(xero: Xero, sandbox: Sandbox) -> None:
 def test_where_filters_accrec_and_unknown_field_is_400(xero: Xero) -> None:
     rows = xero.get("/Invoices", params={"where": 'Type=="ACCREC"'}).json()["Invoices"]
     assert rows and {r["Type"] for r in rows} == {"ACCREC"}
-    rows = xero.get("/CreditNotes", params={"where": 'Type=="ACCRECCREDIT"'}
-                    ).json()["CreditNotes"]
+    rows = xero.get("/CreditNotes", params={"where": 'Type=="ACCRECCREDIT"'}).json()["CreditNotes"]
     assert rows and {r["Type"] for r in rows} == {"ACCRECCREDIT"}
     bad = xero.get("/Invoices", params={"where": 'Colour=="red"'})
     assert bad.status_code == 400
-    assert bad.json() == {"ErrorNumber": 16, "Type": "QueryParseException",
-                          "Message": "No property or field 'Colour' exists in type 'Invoice'"}
+    assert bad.json() == {
+        "ErrorNumber": 16,
+        "Type": "QueryParseException",
+        "Message": "No property or field 'Colour' exists in type 'Invoice'",
+    }
 
 
 def test_invoice_filters(xero: Xero, sandbox: Sandbox) -> None:
     all_rows = xero.get("/Invoices").json()["Invoices"]
     accrec = [r for r in all_rows if r["Type"] == "ACCREC"]
     two = accrec[:2]
-    rows = xero.get("/Invoices", params={"IDs": ",".join(r["InvoiceID"] for r in two)}
-                    ).json()["Invoices"]
+    rows = xero.get("/Invoices", params={"IDs": ",".join(r["InvoiceID"] for r in two)}).json()[
+        "Invoices"
+    ]
     assert {r["InvoiceID"] for r in rows} == {r["InvoiceID"] for r in two}
-    rows = xero.get("/Invoices", params={"InvoiceNumbers": two[0]["InvoiceNumber"]}
-                    ).json()["Invoices"]
+    rows = xero.get("/Invoices", params={"InvoiceNumbers": two[0]["InvoiceNumber"]}).json()[
+        "Invoices"
+    ]
     assert [r["InvoiceID"] for r in rows] == [two[0]["InvoiceID"]]
     boom = contact_id(sandbox, "Boom FM")
     rows = xero.get("/Invoices", params={"ContactIDs": boom}).json()["Invoices"]
@@ -104,8 +117,18 @@ def test_invoice_filters(xero: Xero, sandbox: Sandbox) -> None:
     rows = xero.get("/Invoices", params={"Statuses": "VOIDED,PAID"}).json()["Invoices"]
     assert {r["Status"] for r in rows} == {"VOIDED", "PAID"}
     assert xero.get("/Invoices", params={"createdByMyApp": "true"}).json()["Invoices"] == []
-    xero.put("/Invoices", {"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": boom},
-                                         "LineItems": [{"Description": "mine"}]}]})
+    xero.put(
+        "/Invoices",
+        {
+            "Invoices": [
+                {
+                    "Type": "ACCREC",
+                    "Contact": {"ContactID": boom},
+                    "LineItems": [{"Description": "mine"}],
+                }
+            ]
+        },
+    )
     mine = xero.get("/Invoices", params={"createdByMyApp": "true"}).json()["Invoices"]
     assert len(mine) == 1
 
@@ -138,8 +161,9 @@ def test_template_ledger_is_seeded(xero: Xero) -> None:
     ledger = xero.get("/Contacts/TEMPLATE").json()["Contacts"][0]
     assert ledger["BrandingTheme"]["Name"] == "Special Projects"
     assert ledger["PaymentTerms"]["Sales"] == {"Day": 14, "Type": "DAYSAFTERBILLDATE"}
-    assert ledger["SalesTrackingCategories"] == [{"TrackingCategoryName": "Region",
-                                                  "TrackingOptionName": "North"}]
+    assert ledger["SalesTrackingCategories"] == [
+        {"TrackingCategoryName": "Region", "TrackingOptionName": "North"}
+    ]
     assert ledger["SalesDefaultAccountCode"] == "200"
     assert ledger["PurchasesDefaultAccountCode"] == "300"
     assert ledger["Discount"] == 5.0
@@ -156,8 +180,9 @@ def test_seeded_statuses_and_bills(xero: Xero) -> None:
 
 def test_dates_are_xero_msdates(xero: Xero) -> None:
     invoice = xero.get("/Invoices", params={"page": 1}).json()["Invoices"][0]
-    assert invoice["UpdatedDateUTC"].startswith("/Date(") and invoice["UpdatedDateUTC"
-                                                                       ].endswith("+0000)/")
+    assert invoice["UpdatedDateUTC"].startswith("/Date(") and invoice["UpdatedDateUTC"].endswith(
+        "+0000)/"
+    )
     assert invoice["Date"].startswith("/Date(") and invoice["DateString"].endswith("T00:00:00")
 
 
