@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "xerosync.cli.db",
     "xerosync.cli.services",
     "xerosync.cli.connect",
+    "xerosync.cli.ops",
     "xerosync.sandbox.cli",
 )
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from redis.exceptions import LockError
 from redis.lock import Lock
 from sqlalchemy import select
 
@@ -56,6 +57,14 @@ def pass_lock(ctx: OrgContext) -> Lock:
         timeout=LOCK_LEASE_SECONDS,
         blocking=False,
     )
+
+
+def _renew(lock: Lock, ctx: OrgContext) -> None:
+    """Keep the pass's lease; a lapsed lease is noted, and the pass goes on."""
+    try:
+        lock.extend(LOCK_LEASE_SECONDS, replace_ttl=True)
+    except LockError:
+        log.warning("pass lock of %s lapsed; another pass may start", ctx.connection.tenant_name)
 
 
 def delete_voided_drafts(ctx: OrgContext) -> dict[str, int]:
@@ -122,13 +131,13 @@ def run_pass(
             ctx.session.commit()
         for name in ("contacts", "items"):
             counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
-            lock.extend(LOCK_LEASE_SECONDS, replace_ttl=True)
+            _renew(lock, ctx)
         counts["push"] = {k: asdict(v) for k, v in push_pending(ctx).items()}
         ctx.session.commit()
         counts["voided_orders"] = delete_voided_drafts(ctx)
         for name in ("invoices", "credit_notes"):
             counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
-            lock.extend(LOCK_LEASE_SECONDS, replace_ttl=True)
+            _renew(lock, ctx)
     except ReauthorizationRequired as exc:
         outcome, error = "failed", str(exc)
     except XeroError as exc:
@@ -147,7 +156,7 @@ def run_pass(
         ctx.session.commit()
         try:
             lock.release()
-        except Exception:  # the lease lapsed: nothing to give back
+        except LockError:  # the lease lapsed: nothing to give back
             log.warning("pass lock of %s had lapsed", ctx.connection.tenant_name)
     log.info("pass of %s: %s %s", ctx.connection.tenant_name, outcome, counts)
     return finished

@@ -1,0 +1,239 @@
+"""Operating commands: `status`, `errors`, `retry`, `sync`, `template`.
+
+They read the database and Redis directly (no Xero call) except `sync`, which runs a pass
+in the foreground, and `template`, which looks the contact up in Xero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from xerosync.cli import CommandError
+from xerosync.connections import OrganisationError, find_connection
+from xerosync.db import get_engine, session_scope
+from xerosync.models import LinkKind, LinkStatus, XeroLink
+from xerosync.settings import get_settings
+from xerosync.status import record_errors, status_report
+from xerosync.sync import jobs
+from xerosync.sync.context import OrgContext, build_client, redis_client
+from xerosync.xero.errors import XeroError
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+KINDS = [kind.value for kind in LinkKind]
+
+
+def register(subparsers: Any) -> None:
+    status = subparsers.add_parser("status", help="sync health per organisation")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+
+    errors = subparsers.add_parser("errors", help="records Xero rejected, and why")
+    errors.add_argument("--kind", choices=KINDS)
+    errors.add_argument("--json", action="store_true")
+    errors.set_defaults(handler=_errors)
+
+    retry = subparsers.add_parser("retry", help="queue rejected records again")
+    retry.add_argument("kind", nargs="?", choices=KINDS)
+    retry.add_argument("id", nargs="?", type=int, help="the CRM record's id")
+    retry.add_argument("--all", action="store_true", help="every record in error")
+    retry.set_defaults(handler=_retry)
+
+    sync = subparsers.add_parser("sync", help="run a routine pass now, in the foreground")
+    sync.add_argument("--full", action="store_true", help="import everything, not just changes")
+    sync.add_argument("--org", help="tenant id or name (default: every organisation)")
+    sync.set_defaults(handler=_sync)
+
+    template = subparsers.add_parser(
+        "template", help="nominate the contact whose defaults new contacts inherit"
+    )
+    template.add_argument("contact", help="the template contact's name or ContactID")
+    template.add_argument("--org", help="tenant id or name")
+    template.set_defaults(handler=_template)
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    client = redis_client(settings.REDIS_URL)
+    broker = redis_client(settings.CELERY_BROKER_URL)
+    with session_scope(get_engine()) as session:
+        report = status_report(session, settings, client, broker)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    console = Console()
+    if not report["organisations"]:
+        console.print("no organisation is connected: run `xerosync connect`")
+    for org in report["organisations"]:
+        auth = (
+            "[red]needs re-authorisation[/red]" if org["needs_reauthorisation"] else org["status"]
+        )
+        console.print(f"[bold]{org['name']}[/bold] ({org['tenant_id']}): {auth}")
+        run = org["last_pass"]
+        if run:
+            console.print(
+                f"  last pass: {run['started_at']} -> {run['outcome']}"
+                + (f" ({run['error']})" if run["error"] else "")
+            )
+            for stream, counts in run["counts"].items():
+                console.print(f"    {stream}: {_compact(counts)}")
+        else:
+            console.print("  last pass: never")
+        for kind, counts in org["records"].items():
+            console.print(f"  {kind}s: {_compact(counts) or 'nothing pending, no errors'}")
+        budget = org["budget"]
+        console.print(
+            f"  budget left: {budget['minute_left']} this minute, {budget['day_left']} today"
+            + (
+                f", closed for {budget['closed_for_seconds']:.0f}s"
+                if budget["closed_for_seconds"]
+                else ""
+            )
+        )
+    queues = ", ".join(f"{name} {depth}" for name, depth in report["queues"].items())
+    console.print(f"queues: {queues}")
+    return 0
+
+
+def _compact(counts: dict[str, Any]) -> str:
+    parts = []
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            inner = _compact(value)
+            if inner:
+                parts.append(f"{key}({inner})")
+        elif value:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts)
+
+
+def _errors(args: argparse.Namespace) -> int:
+    with session_scope(get_engine()) as session:
+        found = record_errors(session, args.kind)
+    if args.json:
+        print(json.dumps([e.__dict__ for e in found], indent=2))
+        return 0
+    if not found:
+        print("no record is in error")
+        return 0
+    table = Table("kind", "id", "record", "organisation", "field", "Xero says", "tries")
+    for e in found:
+        table.add_row(
+            e.kind,
+            str(e.local_id),
+            e.label,
+            e.organisation,
+            e.field or "-",
+            e.message,
+            str(e.attempts),
+        )
+    Console(width=160).print(table)
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    if args.all == (args.id is not None):
+        raise CommandError("name one record (KIND ID) or use --all")
+    if args.id is not None and args.kind is None:
+        raise CommandError("say which kind of record: contact, item or invoice")
+    from xerosync import tasks  # Celery only where a command enqueues
+
+    senders = {
+        LinkKind.CONTACT.value: tasks.push_contact,
+        LinkKind.ITEM.value: tasks.push_item,
+        LinkKind.INVOICE.value: tasks.create_invoice_for_order,
+    }
+    with session_scope(get_engine()) as session:
+        query = select(XeroLink).where(XeroLink.status == LinkStatus.ERROR.value)
+        if args.kind:
+            query = query.where(XeroLink.kind == args.kind)
+        if args.id is not None:
+            query = query.where(XeroLink.local_id == args.id)
+        links = list(session.scalars(query))
+        if not links:
+            raise CommandError("no record in error matches")
+        for link in links:
+            link.status = LinkStatus.PENDING.value
+            link.attempts = 0
+        queued = [(link.kind, link.local_id) for link in links]
+    for kind, local_id in queued:
+        senders[kind].delay(local_id)
+        print(f"queued {kind} #{local_id}")
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    engine = get_engine()
+    with session_scope(engine) as session:
+        if args.org:
+            try:
+                ids = [find_connection(session, args.org).id]
+            except OrganisationError as exc:
+                raise CommandError(str(exc)) from None
+        else:
+            ids = jobs.active_connections(engine)
+    if not ids:
+        raise CommandError("no organisation is connected: run `xerosync connect`")
+    console = Console()
+    worst = 0
+    for connection_id in ids:
+        result = _pass_with_progress(console, connection_id, args.full)
+        console.print(f"pass {result.status}" + (f": {result.error}" if result.error else ""))
+        for stream, counts in (result.detail.get("counts") or {}).items():
+            console.print(f"  {stream}: {_compact(counts) or 'nothing to do'}")
+        if result.status not in ("ok", "skipped"):
+            worst = 1
+    return worst
+
+
+def _pass_with_progress(console: Console, connection_id: int, full: bool) -> jobs.JobResult:
+    """One pass with a live count of records per stream."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed}"))
+    with Progress(*columns, console=console) as progress:
+        bars: dict[str, Any] = {}
+
+        def on_page(stream: str, rows: int) -> None:
+            if stream not in bars:
+                bars[stream] = progress.add_task(stream, total=None)
+            progress.advance(bars[stream], rows)
+
+        return jobs.routine_pass_for(connection_id, full=full, on_page=on_page)
+
+
+def _template(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    engine = get_engine()
+    with session_scope(engine) as session:
+        try:
+            connection = find_connection(session, args.org)
+            ctx = OrgContext(
+                session, connection, build_client(settings, connection, engine), settings
+            )
+            contact = _find_contact(ctx, args.contact)
+        except (OrganisationError, XeroError) as exc:
+            raise CommandError(str(exc)) from None
+        connection.template_contact_id = str(contact["ContactID"])
+        print(
+            f"{connection.tenant_name}: new contacts inherit the defaults of "
+            f"{contact.get('Name')} ({contact['ContactID']})"
+        )
+    return 0
+
+
+def _find_contact(ctx: OrgContext, ref: str) -> dict[str, Any]:
+    if GUID.match(ref):
+        return ctx.client.get("Contacts", ref)
+    escaped = ref.replace("\\", "\\\\").replace('"', '\\"')
+    found = list(ctx.client.rows("Contacts", where=f'Name=="{escaped}"'))
+    if len(found) != 1:
+        raise CommandError(
+            f"{len(found)} contacts are named {ref!r} in {ctx.connection.tenant_name}"
+        )
+    return found[0]

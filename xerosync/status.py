@@ -1,0 +1,168 @@
+"""What `xerosync status` and `xerosync errors` report, gathered without calling Xero."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import redis
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import celeryconfig
+from xerosync.models import (
+    Connection,
+    ConnectionStatus,
+    Customer,
+    LinkKind,
+    LinkStatus,
+    Order,
+    Product,
+    SyncRun,
+    XeroLink,
+)
+from xerosync.settings import Settings
+from xerosync.xero.budget import RateBudget
+from xerosync.xero.factory import budget_limits
+
+RECORD_MODELS: dict[str, type[Customer] | type[Product] | type[Order]] = {
+    LinkKind.CONTACT.value: Customer,
+    LinkKind.ITEM.value: Product,
+    LinkKind.INVOICE.value: Order,
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def last_run(session: Session, connection_id: int) -> dict[str, Any] | None:
+    run = session.scalars(
+        select(SyncRun)
+        .where(SyncRun.connection_id == connection_id)
+        .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+        .limit(1)
+    ).first()
+    if run is None:
+        return None
+    return {
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "outcome": run.outcome,
+        "counts": run.counts or {},
+        "error": run.error,
+    }
+
+
+def link_counts(session: Session, connection_id: int) -> dict[str, dict[str, int]]:
+    """{kind: {status: count}} for pending, deferred and error links."""
+    rows = session.execute(
+        select(XeroLink.kind, XeroLink.status, func.count())
+        .where(
+            XeroLink.connection_id == connection_id,
+            XeroLink.status.in_(
+                (LinkStatus.PENDING.value, LinkStatus.DEFERRED.value, LinkStatus.ERROR.value)
+            ),
+        )
+        .group_by(XeroLink.kind, XeroLink.status)
+    )
+    counts: dict[str, dict[str, int]] = {kind.value: {} for kind in LinkKind}
+    for kind, status, count in rows:
+        counts.setdefault(kind, {})[status] = int(count)
+    return counts
+
+
+def budget_left(settings: Settings, client: redis.Redis, tenant_id: str) -> dict[str, Any]:
+    limits = budget_limits(settings)
+    snap = RateBudget(client, limits).snapshot(tenant_id)
+    minute_left = limits.minute - snap["minute_used"]
+    day_left = limits.day - snap["day_used"]
+    if snap["xero_minute_remaining"] is not None:
+        minute_left = min(minute_left, snap["xero_minute_remaining"])
+    if snap["xero_day_remaining"] is not None:
+        day_left = min(day_left, snap["xero_day_remaining"])
+    return {
+        "minute_left": max(0, minute_left),
+        "day_left": max(0, day_left),
+        "in_flight": snap["in_flight"],
+        "closed_for_seconds": snap["closed_for"],
+    }
+
+
+def queue_depths(broker: redis.Redis) -> dict[str, int]:
+    return {q: int(broker.llen(q)) for q in (celeryconfig.INVOICE_QUEUE, celeryconfig.SYNC_QUEUE)}
+
+
+def status_report(
+    session: Session, settings: Settings, client: redis.Redis, broker: redis.Redis
+) -> dict[str, Any]:
+    organisations = []
+    for conn in session.scalars(select(Connection).order_by(Connection.id)):
+        organisations.append(
+            {
+                "id": conn.id,
+                "name": conn.tenant_name,
+                "tenant_id": conn.tenant_id,
+                "status": conn.status,
+                "needs_reauthorisation": conn.status == ConnectionStatus.NEEDS_REAUTH.value,
+                "status_reason": conn.status_reason,
+                "template_contact_id": conn.template_contact_id,
+                "last_pass": last_run(session, conn.id),
+                "records": link_counts(session, conn.id),
+                "budget": budget_left(settings, client, conn.tenant_id),
+            }
+        )
+    return {"organisations": organisations, "queues": queue_depths(broker)}
+
+
+@dataclass(frozen=True)
+class RecordError:
+    kind: str
+    local_id: int
+    label: str
+    organisation: str
+    field: str | None
+    message: str
+    attempts: int
+    since: str | None
+
+
+def record_errors(session: Session, kind: str | None = None) -> list[RecordError]:
+    """Records Xero rejected (or that failed for good), with Xero's words and the field."""
+    query = (
+        select(XeroLink, Connection.tenant_name)
+        .join(Connection, Connection.id == XeroLink.connection_id)
+        .where(XeroLink.status == LinkStatus.ERROR.value)
+        .order_by(XeroLink.kind, XeroLink.local_id)
+    )
+    if kind:
+        query = query.where(XeroLink.kind == kind)
+    found = []
+    for link, org in session.execute(query):
+        record = cast(
+            Customer | Product | Order | None, session.get(RECORD_MODELS[link.kind], link.local_id)
+        )
+        found.append(
+            RecordError(
+                kind=link.kind,
+                local_id=link.local_id,
+                label=_label(record),
+                organisation=org,
+                field=link.last_error_field,
+                message=link.last_error or "",
+                attempts=link.attempts,
+                since=_iso(link.updated_at),
+            )
+        )
+    return found
+
+
+def _label(record: Customer | Product | Order | None) -> str:
+    if record is None:
+        return "(deleted)"
+    if isinstance(record, Customer):
+        return record.name
+    if isinstance(record, Product):
+        return f"{record.code} {record.name}"
+    return f"order {record.number or record.id}"
