@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -388,12 +387,3 @@ class RateBudget:
 def _redis_time(client: redis.Redis) -> float:
     seconds, micros = client.time()
     return int(seconds) + int(micros) / 1_000_000
-
-
-def wait_hint(outcome: Permit | Denial) -> float:
-    """0 for a permit, else the denial's retry_after: handy for schedulers and benchmarks."""
-    return 0.0 if isinstance(outcome, Permit) else outcome.retry_after
-
-
-def now() -> float:
-    return time.time()
