@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from xerosync import redaction
 from xerosync.models import AuthKind, Connection, ConnectionStatus
 from xerosync.settings import Settings
 from xerosync.xero.auth import TokenSet
@@ -42,6 +43,7 @@ def token_cipher(settings: Settings) -> TokenCipher | None:
 
 def seal(tokens: TokenSet, cipher: TokenCipher | None) -> tuple[str, bool]:
     """(blob, encrypted) for the `connections.token_blob` column."""
+    redaction.remember([tokens.access_token, tokens.refresh_token, tokens.id_token])
     plain = json.dumps(tokens.to_dict())
     if cipher is None:
         return plain, False

@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = parser.parse_args(argv)
     try:
+        _observe(args.command)
         result = args.handler(args)
     except (SettingsError, CommandError) as exc:
         print(f"xerosync {args.command}: {exc}", file=sys.stderr)
@@ -49,6 +50,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return int(result or 0)
+
+
+def _observe(command: str) -> None:
+    """Logging (with redaction) and Sentry for commands that talk to Xero."""
+    if command in ("sandbox", "worker", "beat", "flower"):
+        return  # servers configure their own
+    from xerosync.observability import configure_logging, init_sentry
+    from xerosync.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings)
+    init_sentry(settings)
 
 
 if __name__ == "__main__":  # pragma: no cover
