@@ -15,8 +15,8 @@ import pytest
 import sentry_sdk
 from celery import Celery
 from celery.app import trace as celery_trace
-from celery.worker.consumer import consumer as celery_consumer
 from celery.contrib.testing.worker import start_worker
+from celery.worker.consumer import consumer as celery_consumer
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
