@@ -86,7 +86,6 @@ def init_sentry(settings: Settings, **options: Any) -> bool:
             CeleryIntegration(monitor_beat_tasks=True),
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
-        send_default_pii=False,
         include_local_variables=True,
         before_send=before_send,  # type: ignore[arg-type]
         before_breadcrumb=before_breadcrumb,

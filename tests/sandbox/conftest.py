@@ -22,9 +22,8 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 from tests.fixtures.sandbox import Sandbox
 from xerosync.sandbox.server import RunningSandbox
 
-SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "xero-openapi"
-if not SPEC_DIR.is_dir():  # the repo may sit elsewhere; the shared folder is fixed
-    SPEC_DIR = Path("/work/shared/xero-openapi")
+SPEC_DIR = Path(__file__).resolve().parent / "spec"
+"""Xero's official OpenAPI spec, vendored (MIT) so any clone can run the conformance tests."""
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The shared budget's Lua logic, against a real Redis (fakeredis here lacks Lua: no lupa)."""
+"""The shared budget's Lua logic, on fakeredis (the unit tests) and on a real Redis."""
 
 from __future__ import annotations
 
@@ -19,13 +19,21 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(params=["fakeredis", "redis"])
+def budget_redis(request: pytest.FixtureRequest) -> redis.Redis:
+    """The same scripts on fakeredis (with Lua) and on the real server."""
+    name = "fake_redis" if request.param == "fakeredis" else "real_redis"
+    client: redis.Redis = request.getfixturevalue(name)
+    return client
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
-def make(real_redis: redis.Redis, clock: Clock, **limits: object) -> RateBudget:
-    return RateBudget(real_redis, BudgetLimits(**limits), clock=clock)  # type: ignore[arg-type]
+def make(budget_redis: redis.Redis, clock: Clock, **limits: object) -> RateBudget:
+    return RateBudget(budget_redis, BudgetLimits(**limits), clock=clock)  # type: ignore[arg-type]
 
 
 def take_all(budget: RateBudget, priority: str = "routine", release: bool = True) -> list[Permit]:
@@ -38,9 +46,9 @@ def take_all(budget: RateBudget, priority: str = "routine", release: bool = True
 
 
 def test_routine_stops_at_the_reserve_and_margin_invoice_goes_on(
-    real_redis: redis.Redis, clock: Clock
+    budget_redis: redis.Redis, clock: Clock
 ) -> None:
-    budget = make(real_redis, clock, minute=60, concurrent=5)
+    budget = make(budget_redis, clock, minute=60, concurrent=5)
     assert budget.limits.routine_minute == 60 - 12 - 1
     assert len(take_all(budget)) == 47
     denial = budget.try_acquire("org")
@@ -51,9 +59,9 @@ def test_routine_stops_at_the_reserve_and_margin_invoice_goes_on(
 
 
 def test_invoice_calls_use_the_reserve_not_routines_share(
-    real_redis: redis.Redis, clock: Clock
+    budget_redis: redis.Redis, clock: Clock
 ) -> None:
-    budget = make(real_redis, clock, minute=60)
+    budget = make(budget_redis, clock, minute=60)
     for _ in range(12):
         budget.release(budget.acquire("org", "invoice"))
     assert len(take_all(budget)) == 47
@@ -66,8 +74,8 @@ def test_invoice_calls_use_the_reserve_not_routines_share(
     assert len(take_all(budget, "invoice")) == 6
 
 
-def test_fixed_window_reopens_and_says_when(real_redis: redis.Redis, clock: Clock) -> None:
-    budget = make(real_redis, clock, minute=10, minute_seconds=2.0, invoice_share=0.0)
+def test_fixed_window_reopens_and_says_when(budget_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(budget_redis, clock, minute=10, minute_seconds=2.0, invoice_share=0.0)
     clock.now = 1000.5
     assert len(take_all(budget)) == 9
     denial = budget.try_acquire("org")
@@ -76,14 +84,16 @@ def test_fixed_window_reopens_and_says_when(real_redis: redis.Redis, clock: Cloc
     assert len(take_all(budget)) == 9
 
 
-def test_organisations_have_separate_budgets(real_redis: redis.Redis, clock: Clock) -> None:
-    budget = make(real_redis, clock, minute=5, invoice_share=0.0)
+def test_organisations_have_separate_budgets(budget_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(budget_redis, clock, minute=5, invoice_share=0.0)
     assert len(take_all(budget)) == 4
     assert isinstance(budget.try_acquire("other"), Permit)
 
 
-def test_in_flight_is_capped_and_returned_on_release(real_redis: redis.Redis, clock: Clock) -> None:
-    budget = make(real_redis, clock, concurrent=5)
+def test_in_flight_is_capped_and_returned_on_release(
+    budget_redis: redis.Redis, clock: Clock
+) -> None:
+    budget = make(budget_redis, clock, concurrent=5)
     held = take_all(budget, release=False)
     assert len(held) == 4  # one in-flight slot is the invoice share
     denial = budget.try_acquire("org")
@@ -97,17 +107,17 @@ def test_in_flight_is_capped_and_returned_on_release(real_redis: redis.Redis, cl
     budget.release(invoice)
 
 
-def test_a_crashed_workers_lease_lapses(real_redis: redis.Redis, clock: Clock) -> None:
-    budget = make(real_redis, clock, concurrent=2, invoice_share=0.0, lease_seconds=30)
+def test_a_crashed_workers_lease_lapses(budget_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(budget_redis, clock, concurrent=2, invoice_share=0.0, lease_seconds=30)
     assert len(take_all(budget, release=False)) == 2
     clock.now += 31
     assert isinstance(budget.try_acquire("org"), Permit)
 
 
 def test_headers_lower_the_budget_never_raise_it_from_old_news(
-    real_redis: redis.Redis, clock: Clock
+    budget_redis: redis.Redis, clock: Clock
 ) -> None:
-    budget = make(real_redis, clock, minute=60, invoice_share=0.0)
+    budget = make(budget_redis, clock, minute=60, invoice_share=0.0)
     first = budget.acquire("org")
     second = budget.acquire("org")
     # Xero says only 5 left (other apps used the rest): 1 permit after `second` counts against it.
@@ -122,9 +132,9 @@ def test_headers_lower_the_budget_never_raise_it_from_old_news(
 
 
 def test_newer_report_after_xero_reset_raises_the_mirror(
-    real_redis: redis.Redis, clock: Clock
+    budget_redis: redis.Redis, clock: Clock
 ) -> None:
-    budget = make(real_redis, clock, minute=60, invoice_share=0.0)
+    budget = make(budget_redis, clock, minute=60, invoice_share=0.0)
     p = budget.acquire("org")
     budget.release(p, min_remaining=3)
     q = budget.acquire("org")
@@ -132,8 +142,8 @@ def test_newer_report_after_xero_reset_raises_the_mirror(
     assert budget.snapshot("org")["xero_minute_remaining"] == 58
 
 
-def test_day_header_and_day_window(real_redis: redis.Redis, clock: Clock) -> None:
-    budget = make(real_redis, clock, day=1000, invoice_share=0.1, day_margin=2)
+def test_day_header_and_day_window(budget_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(budget_redis, clock, day=1000, invoice_share=0.1, day_margin=2)
     p = budget.acquire("org")
     budget.release(p, day_remaining=103)
     granted = take_all(budget)
@@ -143,9 +153,9 @@ def test_day_header_and_day_window(real_redis: redis.Redis, clock: Clock) -> Non
 
 
 def test_close_after_429_stops_everyone_until_retry_after(
-    real_redis: redis.Redis, clock: Clock
+    budget_redis: redis.Redis, clock: Clock
 ) -> None:
-    budget = make(real_redis, clock)
+    budget = make(budget_redis, clock)
     budget.close("org", 7.5, "minute")
     for priority in ("routine", "invoice"):
         with pytest.raises(BudgetExhausted) as info:
@@ -156,8 +166,8 @@ def test_close_after_429_stops_everyone_until_retry_after(
     assert budget.snapshot("org")["closed_for"] > 7
 
 
-def test_context_manager_releases_on_error(real_redis: redis.Redis, clock: Clock) -> None:
-    budget = make(real_redis, clock, concurrent=1, invoice_share=0.0)
+def test_context_manager_releases_on_error(budget_redis: redis.Redis, clock: Clock) -> None:
+    budget = make(budget_redis, clock, concurrent=1, invoice_share=0.0)
     with pytest.raises(RuntimeError), budget.permit("org"):
         raise RuntimeError("boom")
     assert budget.snapshot("org")["in_flight"] == 0
