@@ -44,7 +44,9 @@ def install_filters(handler: logging.Handler) -> None:
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
 
 
-def configure_logging(settings: Settings, logger: logging.Logger | None = None) -> None:
+def configure_logging(
+    settings: Settings, logger: logging.Logger | None = None, level: str | None = None
+) -> None:
     """Root (or `logger`) handlers get xerosync's format, context and redaction."""
     redaction.remember(_settings_secrets(settings))
     target = logger or logging.getLogger()
@@ -52,7 +54,7 @@ def configure_logging(settings: Settings, logger: logging.Logger | None = None) 
         target.addHandler(logging.StreamHandler())
     for handler in target.handlers:
         install_filters(handler)
-    target.setLevel(settings.LOG_LEVEL)
+    target.setLevel(level or settings.LOG_LEVEL)
 
 
 def _settings_secrets(settings: Settings) -> list[str | None]:
@@ -60,7 +62,6 @@ def _settings_secrets(settings: Settings) -> list[str | None]:
         settings.XERO_CLIENT_SECRET,
         settings.TOKEN_ENCRYPTION_KEY,
         settings.SANDBOX_CLIENT_SECRET,
-        settings.FLOWER_PASSWORD,
     ]
 
 

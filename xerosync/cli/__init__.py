@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "xerosync.cli.services",
     "xerosync.cli.connect",
     "xerosync.cli.ops",
+    "xerosync.cli.demo",
     "xerosync.sandbox.cli",
 )
 
@@ -60,7 +61,8 @@ def _observe(command: str) -> None:
     from xerosync.settings import get_settings
 
     settings = get_settings()
-    configure_logging(settings)
+    # A command prints its own results; the log shows warnings unless LOG_LEVEL says DEBUG.
+    configure_logging(settings, level="DEBUG" if settings.LOG_LEVEL == "DEBUG" else "WARNING")
     init_sentry(settings)
 
 
