@@ -20,7 +20,7 @@ redis:
 
 run: install redis
 	$(BIN)/xerosync db upgrade
-	$(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 lint: install
 	$(BIN)/ruff check .

@@ -83,7 +83,7 @@ def _status(args: argparse.Namespace) -> int:
                 + (f" ({run['error']})" if run["error"] else "")
             )
             for stream, counts in run["counts"].items():
-                console.print(f"    {stream}: {_compact(counts)}")
+                console.print(f"    {stream}: {_compact(counts) or 'nothing to do'}")
         else:
             console.print("  last pass: never")
         for kind, counts in org["records"].items():
