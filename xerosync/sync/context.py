@@ -8,6 +8,7 @@ that logs every call with the task and organisation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -21,6 +22,7 @@ from xerosync.mapping.contacts import TemplateDefaults
 from xerosync.mapping.invoices import DeliveryLine
 from xerosync.models import Connection, ConnectionStatus
 from xerosync.settings import Settings
+from xerosync.sync import audit
 from xerosync.xero import factory
 from xerosync.xero.client import Exchange, XeroClient
 from xerosync.xero.errors import ReauthorizationRequired
@@ -52,6 +54,14 @@ def log_exchange(exchange: Exchange) -> None:
     )
 
 
+def both(*hooks: Callable[[Exchange], None]) -> Callable[[Exchange], None]:
+    def call(exchange: Exchange) -> None:
+        for hook in hooks:
+            hook(exchange)
+
+    return call
+
+
 def build_client(settings: Settings, connection: Connection, engine: Engine) -> XeroClient:
     """The Xero client for one connected organisation."""
     if connection.status == ConnectionStatus.NEEDS_REAUTH.value:
@@ -66,7 +76,7 @@ def build_client(settings: Settings, connection: Connection, engine: Engine) -> 
         tenant_id=connection.tenant_id,
         store=DatabaseTokenStore(engine, token_cipher(settings)),
         redis_client=redis_client(settings.REDIS_URL),
-        on_exchange=log_exchange,
+        on_exchange=both(log_exchange, audit.recorder(engine)),
     )
 
 

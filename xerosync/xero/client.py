@@ -108,6 +108,8 @@ class Exchange:
     error: XeroError | None
     correlation_id: str | None
     elements: int | None = None
+    body: Any = None
+    """What a write sent (never a secret: tokens travel in headers only); None for reads."""
 
 
 @dataclass(frozen=True)
@@ -353,6 +355,7 @@ class XeroClient:
                         else None
                     ),
                     elements=elements,
+                    body=json_body if method != "GET" else None,
                 )
             )
             if result is not None:
