@@ -77,7 +77,13 @@ def test_an_update_leaves_what_the_accounts_team_owns(xerosync_env: XerosyncEnv)
         push_customers(env.context(session), [session.get_one(Customer, customer_id)])
         session.commit()
     contact_id = str(link(env, LinkKind.CONTACT, customer_id).xero_id)
+    other_theme = next(
+        t
+        for t in env.sandbox.control.records("BrandingThemes")
+        if t["BrandingThemeID"] != contact(env, contact_id)["BrandingTheme"]["BrandingThemeID"]
+    )
     owned = {
+        "BrandingTheme": {"BrandingThemeID": other_theme["BrandingThemeID"]},
         "PaymentTerms": {"Sales": {"Day": 7, "Type": "OFCURRENTMONTH"}},
         "SalesDefaultAccountCode": "260",
         "SalesTrackingCategories": [
@@ -96,9 +102,9 @@ def test_an_update_leaves_what_the_accounts_team_owns(xerosync_env: XerosyncEnv)
     assert report.updated == 1
     after = contact(env, contact_id)
     assert after["EmailAddress"] == "billing@wombat.test"
-    for name, value in owned.items():
-        assert after[name] == value
-    assert after["BrandingTheme"]
+    assert after["BrandingTheme"]["BrandingThemeID"] == other_theme["BrandingThemeID"]
+    for name in ("PaymentTerms", "SalesDefaultAccountCode", "SalesTrackingCategories"):
+        assert after[name] == owned[name]
 
 
 def test_an_unchanged_customer_costs_no_call(xerosync_env: XerosyncEnv) -> None:
