@@ -11,22 +11,13 @@ import os
 from collections.abc import Iterator
 
 import pytest
-import redis
 
-from tests.fixtures.redis import test_redis_url
+from tests.fixtures.redis import clean_redis_db
 
 XERO_REDIS_DB = int(os.environ.get("TEST_XERO_REDIS_DB", "12"))
 
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    url = test_redis_url(XERO_REDIS_DB)
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail(f"no Redis at {url}: `make test` starts one; see README, Testing")
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with clean_redis_db(XERO_REDIS_DB) as url:
+        yield url
