@@ -5,10 +5,14 @@ Order, and why:
    holds (no duplicates) and a record changed on both sides is settled before anything is sent;
 2. **pending customers and products out** — the outbox: everything saved since the last pass
    that no task delivered (broker down, deferred by a rate limit), in batches of 50;
-3. **drafts of CRM-voided orders deleted** — the CRM voided the order and Xero still holds
+3. **confirmed orders without an invoice** — the outbox of confirmations: an order whose
+   task was lost (broker down or restarted, a worker killed past redelivery) or deferred is
+   invoiced here, with the same exactly-once rules as the task (orders in error wait for an
+   operator; deferred ones for their time);
+4. **drafts of CRM-voided orders deleted** — the CRM voided the order and Xero still holds
    its invoice as a Draft: delete it so both agree (an authorised invoice is left alone and
    the order says why);
-4. **invoices, credit notes in** — last, so the pass also reads back what steps 2-3 changed
+5. **invoices, credit notes in** — last, so the pass also reads back what steps 2-4 changed
    (a deleted Draft comes back as "D" in the same pass).
 
 One pass at a time per organisation: a non-blocking Redis lock; a tick that finds a pass
@@ -36,6 +40,7 @@ from xerosync.models import (
 )
 from xerosync.sync import outbox, outcomes
 from xerosync.sync.context import OrgContext, redis_client
+from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.pull import STREAMS_BY_NAME, forget_cursors, import_stream
 from xerosync.sync.push import push_pending
 from xerosync.xero.errors import ReauthorizationRequired, XeroError
@@ -65,6 +70,60 @@ def _renew(lock: Lock, ctx: OrgContext) -> None:
         lock.extend(LOCK_LEASE_SECONDS, replace_ttl=True)
     except LockError:
         log.warning("pass lock of %s lapsed; another pass may start", ctx.connection.tenant_name)
+
+
+def invoice_confirmed_orders(ctx: OrgContext) -> dict[str, int]:
+    """Create the invoices of confirmed orders that have none yet (their task never ran).
+
+    A retryable failure interrupts the pass (the next one resumes); a record-level one is
+    written on the order's link and the pass goes on with the next order.
+    """
+    counts = {"invoiced": 0, "found": 0, "failed": 0, "waiting": 0}
+    order_ids = list(
+        ctx.session.scalars(
+            select(Order.id)
+            .where(
+                Order.connection_id == ctx.connection.id,
+                Order.status == OrderStatus.CONFIRMED.value,
+                Order.xero_invoice_id.is_(None),
+            )
+            .order_by(Order.id)
+        )
+    )
+    for order_id in order_ids:
+        link = outbox.get_link(ctx.session, ctx.connection.id, LinkKind.INVOICE, order_id)
+        if link is not None and (
+            link.status == LinkStatus.ERROR.value
+            or (
+                link.status == LinkStatus.DEFERRED.value
+                and link.retry_after is not None
+                and link.retry_after > utcnow()
+            )
+        ):
+            counts["waiting"] += 1
+            continue
+        try:
+            outcome = create_invoice_for_order(ctx, order_id)
+        except OrderNotInvoiceable:  # recorded on the order's link
+            counts["failed"] += 1
+            continue
+        except XeroError as exc:
+            ctx.session.rollback()
+            if exc.retryable:
+                raise
+            outcomes.fail(
+                outbox.link_for(ctx.session, ctx.connection.id, LinkKind.INVOICE, order_id), exc
+            )
+            ctx.session.commit()
+            counts["failed"] += 1
+            continue
+        if outcome.result == "found":
+            counts["found"] += 1
+        elif outcome.result == "created":
+            counts["invoiced"] += 1
+        elif outcome.result == "rejected":
+            counts["failed"] += 1
+    return counts
 
 
 def delete_voided_drafts(ctx: OrgContext) -> dict[str, int]:
@@ -134,6 +193,7 @@ def run_pass(
             _renew(lock, ctx)
         counts["push"] = {k: asdict(v) for k, v in push_pending(ctx).items()}
         ctx.session.commit()
+        counts["confirmed_orders"] = invoice_confirmed_orders(ctx)
         counts["voided_orders"] = delete_voided_drafts(ctx)
         for name in ("invoices", "credit_notes"):
             counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)

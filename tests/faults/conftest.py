@@ -1,0 +1,169 @@
+"""The fault-injection suite's world: its own Redis server, a database every process shares,
+a sandbox of its own with room in its limits, the Demo Company connected, and real workers.
+
+Nothing here is shared with the rest of the test run: the Redis server is started on its own
+port (and restarted by the test), the database is created for the test and dropped after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tests.faults.processes import RedisServer, Worker, free_port
+from tests.fixtures.database import fresh_postgres_database, postgres_available
+from xerosync.cli import main
+from xerosync.db import make_engine
+from xerosync.models import Base, Connection
+from xerosync.sandbox import DEMO_TENANT_ID
+from xerosync.sandbox.control import SandboxControl
+from xerosync.sandbox.server import RunningSandbox, start_in_thread
+from xerosync.settings import Settings, get_settings
+from xerosync.sync import outbox
+from xerosync.xero.crypto import TokenCipher
+
+outbox.install()
+
+# Room enough that Xero's limits are never what the suite measures (faults are).
+SANDBOX_LIMITS = {
+    "minute_limit": 100_000,
+    "day_limit": 1_000_000,
+    "concurrent_limit": 64,
+    "app_minute_limit": 1_000_000,
+}
+VISIBILITY_TIMEOUT = 15
+"""Seconds before a killed worker's unacknowledged task is delivered again."""
+XERO_TIMEOUT = 2.5
+"""Seconds before a call is given up: slow faults longer than this become timeouts."""
+
+
+@dataclass
+class FaultEnv:
+    workdir: Path
+    redis: RedisServer
+    sandbox: RunningSandbox
+    control: SandboxControl
+    database_url: str
+    engine: Engine
+    connection_id: int
+    worker_env: dict[str, str]
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def start_worker(self, name: str, queues: str, concurrency: int = 2) -> Worker:
+        worker = Worker(name, queues, self.worker_env, self.workdir, concurrency=concurrency)
+        self.workers.append(worker)
+        return worker
+
+    def worker_logs(self) -> str:
+        return "\n".join(f"--- {w.name}\n{w.log_tail()}" for w in self.workers)
+
+
+@contextlib.contextmanager
+def _database(workdir: Path) -> Iterator[str]:
+    """PostgreSQL when it answers (the production-like case), else a SQLite file."""
+    if postgres_available():
+        with fresh_postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{workdir / 'xerosync.db'}"
+
+
+@contextlib.contextmanager
+def _broker(app: Celery, url: str) -> Iterator[None]:
+    """Send this process's `.delay()` calls to the suite's own Redis."""
+    previous = app.conf.broker_url
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            app.close()
+        app.conf.broker_url = previous
+        app._pool = None
+        app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    from xerosync import tasks  # noqa: F401 - registers the tasks
+    from xerosync.app import app
+
+    server = RedisServer(tmp_path)
+    sandbox = start_in_thread("127.0.0.1", 0)
+    env_object: FaultEnv | None = None
+    try:
+        server.start()
+        control = SandboxControl(sandbox.url)
+        control.config(**SANDBOX_LIMITS)
+        with _database(tmp_path) as database_url, _broker(app, server.url):
+            values = {
+                "DATABASE_URL": database_url,
+                "REDIS_URL": server.url,
+                "CELERY_BROKER_URL": server.url,
+                "BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+                "XERO_BASE_URL": sandbox.url,
+                "XERO_REDIRECT_URI": f"http://localhost:{free_port()}/callback",
+                "TOKEN_ENCRYPTION_KEY": TokenCipher.generate_key(),
+                "XERO_MINUTE_LIMIT": str(SANDBOX_LIMITS["minute_limit"]),
+                "XERO_DAY_LIMIT": str(SANDBOX_LIMITS["day_limit"]),
+                "XERO_CONCURRENT_LIMIT": str(SANDBOX_LIMITS["concurrent_limit"]),
+                "XERO_TIMEOUT_SECONDS": str(XERO_TIMEOUT),
+                "LOG_LEVEL": "WARNING",
+                "SENTRY_DSN": "",
+            }
+            for name, value in values.items():
+                monkeypatch.setenv(name, value)
+            get_settings.cache_clear()
+            engine = make_engine(database_url)
+            Base.metadata.create_all(engine)
+            assert main(["connect"]) == 0
+            template_id = next(
+                c["ContactID"]
+                for c in control.records("Contacts", DEMO_TENANT_ID)
+                if c["Name"] == "Template Ledger"
+            )
+            with Session(engine) as session:
+                connection = session.query(Connection).one()
+                connection.template_contact_id = str(template_id)
+                session.commit()
+                connection_id = connection.id
+            worker_env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")},
+                **values,
+            }
+            env_object = FaultEnv(
+                tmp_path, server, sandbox, control, database_url, engine, connection_id,
+                worker_env,
+            )  # fmt: skip
+            try:
+                yield env_object
+            finally:
+                for worker in env_object.workers:
+                    worker.stop()
+                engine.dispose()
+                from xerosync.db import engine_for
+
+                with contextlib.suppress(Exception):
+                    engine_for(database_url).dispose()
+    finally:
+        server.stop()
+        sandbox.stop()
+        get_settings.cache_clear()
