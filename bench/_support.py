@@ -1,0 +1,270 @@
+"""Shared plumbing for the benches (not a bench itself; `make bench` skips it).
+
+Everything a bench needs around xerosync, all on 127.0.0.1 and all cleaned up afterwards:
+the sandbox as a separate process (its memory never counts in the process being measured), a
+fresh database (SQLite file or a PostgreSQL database created for the run and dropped after),
+a Redis database number of the bench's own (flushed before and after), the environment that
+points xerosync at all three, and the organisation connected with `xerosync connect` and its
+template ledger nominated with `xerosync template`.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from xerosync.db import make_engine
+from xerosync.sandbox.control import SandboxControl
+
+PYTHON = sys.executable
+API_PREFIX = "/api.xro/2.0/"
+PG_ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+# Tests use 0 (make run), 11-13; budget.py uses 12. Ours:
+DEFAULT_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "7"))
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so every `finally` (stop processes, drop the database,
+    flush Redis) still runs when a bench is stopped."""
+
+    def _raise(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
+def peak_rss_of(pid: int) -> float:
+    """Another process's peak RSS so far (VmHWM), in MiB; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_group(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM the process group `proc` leads, then SIGKILL what is left."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        proc.wait(timeout=timeout)
+
+
+def spawn(
+    argv: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path
+) -> subprocess.Popen[Any]:
+    """A child process in a new process group (so it and its children stop together)."""
+    handle = log.open("ab")
+    try:
+        return subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        handle.close()
+
+
+@dataclass
+class SandboxProcess:
+    url: str
+    control: SandboxControl
+    proc: subprocess.Popen[Any]
+
+
+@contextmanager
+def sandbox_process(workdir: Path) -> Iterator[SandboxProcess]:
+    """`xerosync sandbox --port N` as a child process; stopped when the block ends."""
+    port = free_port()
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    proc = spawn(
+        [PYTHON, "-m", "xerosync", "sandbox", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        workdir / "sandbox.log",
+        workdir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{url}/_sandbox/config", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the sandbox did not start; see {workdir / 'sandbox.log'}"
+                    ) from None
+                time.sleep(0.1)
+        yield SandboxProcess(url, SandboxControl(url, timeout=600), proc)
+    finally:
+        stop_group(proc)
+
+
+@contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    """URL of a new, empty database: a SQLite file in `workdir`, or a PostgreSQL database
+    created for the run and dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'xerosync.db'}"
+        return
+    if kind != "postgres":
+        raise ValueError(f"database kind is sqlite or postgres, not {kind!r}")
+    name = f"xerosync_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def redis_database(number: int = DEFAULT_REDIS_DB) -> Iterator[str]:
+    """URL of a Redis database of the bench's own, flushed before and after."""
+    if number in (0, 11, 12, 13):
+        raise ValueError(f"Redis DB {number} belongs to `make run` or the tests; pick another")
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+    url = f"{url}/{number}"
+    conn = redis.Redis.from_url(url)
+    conn.flushdb()
+    try:
+        yield url
+    finally:
+        conn.flushdb()
+        conn.close()
+
+
+@contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as path:
+        yield Path(path)
+
+
+def xerosync_environment(
+    *, database_url: str, redis_url: str, sandbox_url: str, **extra: Any
+) -> dict[str, str]:
+    """The process environment that points xerosync at the bench's services."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XERO_", "SENTRY_"))}
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": "",
+            "XERO_BASE_URL": sandbox_url,
+            "XERO_REDIRECT_URI": f"http://localhost:{free_port()}/callback",
+            "SENTRY_DSN": "",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def xerosync_cli(env: Mapping[str, str], cwd: Path, *args: str) -> str:
+    """Run `xerosync ARGS` in a child process; its output, or an error naming the command."""
+    done = subprocess.run(
+        [PYTHON, "-m", "xerosync", *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"xerosync {' '.join(args)}: {done.returncode}\n{done.stderr}")
+    return done.stdout
+
+
+def set_up_organisation(env: Mapping[str, str], cwd: Path) -> int:
+    """Schema, `xerosync connect` (the sandbox approves at once) and the template ledger."""
+    xerosync_cli(env, cwd, "db", "upgrade")
+    xerosync_cli(env, cwd, "connect")
+    xerosync_cli(env, cwd, "template", "Template Ledger")
+    engine = make_engine(env["DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT id FROM connections ORDER BY id")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def api_calls(log: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Accounting API calls from the sandbox's request log (no identity, no control)."""
+    return [e for e in log if str(e["path"]).startswith(API_PREFIX)]
+
+
+def resource_of(entry: Mapping[str, Any]) -> str:
+    """`Contacts`, `Invoices`, … from a logged path (`/api.xro/2.0/Contacts/abc` → Contacts)."""
+    return str(entry["path"])[len(API_PREFIX) :].split("/", 1)[0]
+
+
+def call_table(log: Sequence[Mapping[str, Any]]) -> Counter[tuple[str, str]]:
+    """(method, resource) → number of accounting calls."""
+    return Counter((str(e["method"]), resource_of(e)) for e in api_calls(log))
+
+
+def format_calls(table: Counter[tuple[str, str]]) -> str:
+    return ", ".join(f"{m} {r}: {n}" for (m, r), n in sorted(table.items())) or "none"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
