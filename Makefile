@@ -34,7 +34,10 @@ pytest: install redis
 test: lint typecheck pytest
 
 bench: install redis
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do \
+		module=bench.$$(basename $$script .py); echo "== $$module"; \
+		$(BIN)/python -m $$module || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
