@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +19,13 @@ from celery import Celery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.faults.processes import RedisServer, Worker, free_port
+from tests.faults.processes import RedisServer, SandboxServer, Worker, free_port
 from tests.fixtures.database import fresh_postgres_database, postgres_available
 from xerosync.cli import main
 from xerosync.db import make_engine
 from xerosync.models import Base, Connection
 from xerosync.sandbox import DEMO_TENANT_ID
 from xerosync.sandbox.control import SandboxControl
-from xerosync.sandbox.server import RunningSandbox, start_in_thread
 from xerosync.settings import Settings, get_settings
 from xerosync.sync import outbox
 from xerosync.xero.crypto import TokenCipher
@@ -49,7 +49,7 @@ XERO_TIMEOUT = 2.5
 class FaultEnv:
     workdir: Path
     redis: RedisServer
-    sandbox: RunningSandbox
+    sandbox: SandboxServer
     control: SandboxControl
     database_url: str
     engine: Engine
@@ -100,17 +100,24 @@ def _broker(app: Celery, url: str) -> Iterator[None]:
         app.amqp._producer_pool = None
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
 @pytest.fixture
 def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
     monkeypatch.chdir(tmp_path)  # no stray .env
+    # A terminated run still stops the processes it started (teardown runs on interrupt).
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     from xerosync import tasks  # noqa: F401 - registers the tasks
     from xerosync.app import app
 
     server = RedisServer(tmp_path)
-    sandbox = start_in_thread("127.0.0.1", 0)
+    sandbox = SandboxServer(tmp_path, os.environ)
     env_object: FaultEnv | None = None
     try:
         server.start()
+        sandbox.wait_ready()
         control = SandboxControl(sandbox.url)
         control.config(**SANDBOX_LIMITS)
         with _database(tmp_path) as database_url, _broker(app, server.url):
@@ -126,7 +133,7 @@ def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fault
                 "XERO_DAY_LIMIT": str(SANDBOX_LIMITS["day_limit"]),
                 "XERO_CONCURRENT_LIMIT": str(SANDBOX_LIMITS["concurrent_limit"]),
                 "XERO_TIMEOUT_SECONDS": str(XERO_TIMEOUT),
-                "LOG_LEVEL": "WARNING",
+                "LOG_LEVEL": "INFO",
                 "SENTRY_DSN": "",
             }
             for name, value in values.items():
@@ -167,3 +174,4 @@ def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fault
         server.stop()
         sandbox.stop()
         get_settings.cache_clear()
+        signal.signal(signal.SIGTERM, previous_handler)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import redis
+import requests
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -127,7 +128,7 @@ class Worker:
                 "--hostname", f"{name}@faults",
                 "--pool", "prefork",
                 "--concurrency", str(concurrency),
-                "--loglevel", "WARNING",
+                "--loglevel", "INFO",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
             ],
             env=dict(env),
@@ -153,3 +154,37 @@ class Worker:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+class SandboxServer:
+    """`xerosync sandbox` in a process of its own (its own interpreter: no shared GIL)."""
+
+    def __init__(self, workdir: Path, env: Mapping[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(VENV_BIN / "xerosync"), "sandbox", "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            env={**env, "LOG_LEVEL": "WARNING"},
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(f"{self.url}/_sandbox/config", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"the sandbox on port {self.port} did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        stop_group(self.process, grace=5)

@@ -36,6 +36,7 @@ from xerosync.models import (
     OrderLine,
     OrderStatus,
     Product,
+    SyncConflict,
     XeroLink,
 )
 from xerosync.sync import jobs
@@ -50,8 +51,8 @@ CHANGES = 2000
 PRODUCTS = 4
 LOAD_SECONDS = 50.0
 """The producer spreads its operations over this long (the workers keep up with it)."""
-FAULT_EVERY = 0.25
-"""Seconds between two injected faults while the producer runs."""
+FAULT_EVERY = 0.2
+"""Seconds between two faults armed while the producer runs (if their target is free)."""
 PASS_EVERY = 10.0
 """Seconds between routine passes enqueued during the load, as beat would."""
 KILL_AT, RESTART_AT = 0.3, 0.6
@@ -176,21 +177,29 @@ FAULT_TARGETS: list[tuple[str | None, str | None]] = [
 
 
 def inject_faults(env: FaultEnv, stop: threading.Event, record: Record, seed: int) -> None:
-    """Arm one random fault every FAULT_EVERY seconds until told to stop."""
+    """Arm a random fault every FAULT_EVERY seconds, one at a time per target, until stopped.
+
+    A fault waits for a matching request, so arming them by the clock alone would pile them
+    up on rare paths (every invoice write would fail); one armed fault per target keeps the
+    share of failed requests in proportion to the traffic.
+    """
     from xerosync.sandbox.control import SandboxControl
 
     rng = random.Random(seed)
     control = SandboxControl(env.sandbox.url, timeout=10)
     while not stop.wait(FAULT_EVERY):
-        method, path = rng.choice(FAULT_TARGETS)
-        kind = rng.choice(("error", "error", "slow", "drop", "lost_response", "lost_response"))
-        extra: dict[str, Any] = {}
-        if kind == "error":
-            extra["status"] = rng.choice((500, 502, 503, 504))
-        elif kind == "slow":
-            extra["seconds"] = rng.choice((0.5, 1.5, 3.5))  # 3.5 s outlasts the client
         try:
-            control.add_fault(kind, rng.randint(1, 2), method=method, path=path, **extra)
+            method, path = rng.choice(FAULT_TARGETS)
+            armed = {(f["method"], f["path"]) for f in control.faults()}
+            if (method, path) in armed:
+                continue
+            kind = rng.choice(("error", "slow", "drop", "lost_response", "lost_response"))
+            extra: dict[str, Any] = {}
+            if kind == "error":
+                extra["status"] = rng.choice((500, 502, 503, 504))
+            elif kind == "slow":
+                extra["seconds"] = rng.choice((0.5, 3.0))  # 3 s outlasts the client
+            control.add_fault(kind, method=method, path=path, **extra)
             record.faults[kind] += 1
         except Exception as exc:  # the sandbox is in this process: this should not happen
             record.errors.append(f"arming a fault failed: {exc}")
@@ -306,6 +315,18 @@ def verdict(env: FaultEnv, order_ids: list[int], expected: dict[int, Expected]) 
         have = _contact_view(contact) if contact is not None else None
         if have != want:
             result.stale_customers[customer_id] = f"Xero has {have}, the CRM said {want}"
+            if link is not None:
+                with env.session() as session:
+                    row = session.get_one(Customer, customer_id)
+                    conflicts = session.scalars(
+                        select(SyncConflict).where(SyncConflict.local_id == customer_id)
+                    ).all()
+                    result.stale_customers[customer_id] += (
+                        f"; CRM row now {row.name!r}; link {link.status} fp={link.fingerprint}"
+                        f" pushed={link.pushed_fingerprint} xero_updated={link.xero_updated_at}"
+                        f" conflicts={[(c.winner, c.crm_changed_at, c.xero_changed_at) for c in conflicts]}"
+                        f" contact updated {contact.get('UpdatedDateUTC') if contact else None}"
+                    )
     for (kind, local_id), link in links.items():
         label = f"{kind} #{local_id}: {link.status}"
         if link.status == LinkStatus.SYNCED.value and link.xero_id:
