@@ -31,6 +31,7 @@ def test_writes_are_audited_with_body_key_and_outcome(xerosync_env: XerosyncEnv)
     assert [r.outcome for r in rows] == ["no_answer", "ok"]
     lost, replayed = rows
     assert lost.kind == "contact" and lost.method == "PUT"
+    assert lost.local_ids == replayed.local_ids == [customer.id]
     assert lost.idempotency_key and lost.idempotency_key == replayed.idempotency_key
     assert lost.request_body["Contacts"][0]["Name"] == "Audited Pty"
     assert replayed.status_code == 200

@@ -23,7 +23,7 @@ from xerosync.models import LinkKind, LinkStatus, XeroLink
 from xerosync.settings import get_settings
 from xerosync.status import record_errors, status_report
 from xerosync.sync import jobs
-from xerosync.sync.context import OrgContext, build_client, redis_client
+from xerosync.sync.context import OrgContext, open_context, redis_client
 from xerosync.xero.errors import XeroError
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -213,9 +213,7 @@ def _template(args: argparse.Namespace) -> int:
     with session_scope(engine) as session:
         try:
             connection = find_connection(session, args.org)
-            ctx = OrgContext(
-                session, connection, build_client(settings, connection, engine), settings
-            )
+            ctx = open_context(session, connection, settings, engine)
             contact = _find_contact(ctx, args.contact)
         except (OrganisationError, XeroError) as exc:
             raise CommandError(str(exc)) from None

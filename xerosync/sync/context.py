@@ -62,7 +62,12 @@ def both(*hooks: Callable[[Exchange], None]) -> Callable[[Exchange], None]:
     return call
 
 
-def build_client(settings: Settings, connection: Connection, engine: Engine) -> XeroClient:
+def build_client(
+    settings: Settings,
+    connection: Connection,
+    engine: Engine,
+    recorder: audit.Recorder | None = None,
+) -> XeroClient:
     """The Xero client for one connected organisation."""
     if connection.status == ConnectionStatus.NEEDS_REAUTH.value:
         raise ReauthorizationRequired(
@@ -76,7 +81,18 @@ def build_client(settings: Settings, connection: Connection, engine: Engine) -> 
         tenant_id=connection.tenant_id,
         store=DatabaseTokenStore(engine, token_cipher(settings)),
         redis_client=redis_client(settings.REDIS_URL),
-        on_exchange=both(log_exchange, audit.recorder(engine)),
+        on_exchange=both(log_exchange, recorder or audit.Recorder(engine)),
+    )
+
+
+def open_context(
+    session: Session, connection: Connection, settings: Settings, engine: Engine
+) -> OrgContext:
+    """An organisation's unit of work on `session`, its audit rows written as it commits."""
+    recorder = audit.Recorder(engine)
+    recorder.follow(session)
+    return OrgContext(
+        session, connection, build_client(settings, connection, engine, recorder), settings
     )
 
 

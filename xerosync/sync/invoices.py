@@ -30,7 +30,7 @@ from xerosync.models import (
     Product,
     XeroLink,
 )
-from xerosync.sync import outbox, outcomes
+from xerosync.sync import audit, outbox, outcomes
 from xerosync.sync.context import OrgContext
 from xerosync.sync.push import push_customers, push_products
 from xerosync.xero import codec
@@ -140,7 +140,8 @@ def create_invoice_for_order(ctx: OrgContext, order_id: int) -> InvoiceOutcome:
     link.attempts = (link.attempts or 0) + 1
     ctx.session.commit()  # the attempt is on record before the write can happen
 
-    result = ctx.client.save("Invoices", [payload], method="PUT", priority=PRIORITY)[0]
+    with audit.writing("invoice", [order.id]):
+        result = ctx.client.save("Invoices", [payload], method="PUT", priority=PRIORITY)[0]
     if not result.ok or result.record is None:
         outcomes.reject(link, result)
         order.xero_invoice_status = None

@@ -27,7 +27,7 @@ from xerosync.models import (
 )
 from xerosync.settings import Settings, get_settings
 from xerosync.sync import outbox, outcomes
-from xerosync.sync.context import OrgContext, build_client
+from xerosync.sync.context import OrgContext, open_context
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.push import push_customers, push_pending, push_products
 from xerosync.sync.retry import Action, decide
@@ -85,9 +85,7 @@ def run_for_record(
         connection = _connection(session, record.connection_id)
         with logcontext.working_for(task=task_id, org=connection.tenant_id):
             try:
-                ctx = OrgContext(
-                    session, connection, build_client(settings, connection, engine), settings
-                )
+                ctx = open_context(session, connection, settings, engine)
                 return JobResult("done", _jsonable(work(ctx, record)))
             except OrderNotInvoiceable as exc:
                 return JobResult("failed", error=str(exc))
@@ -160,10 +158,13 @@ def push_pending_for(
     with session_scope(engine) as session:
         connection = _connection(session, connection_id)
         with logcontext.working_for(task=task_id, org=connection.tenant_id):
-            ctx = OrgContext(
-                session, connection, build_client(settings, connection, engine), settings
-            )
-            return JobResult("done", _jsonable(push_pending(ctx)))
+            try:
+                ctx = open_context(session, connection, settings, engine)
+                return JobResult("done", _jsonable(push_pending(ctx)))
+            except XeroError as exc:
+                # Batches already written are committed; the rest stays pending.
+                session.rollback()
+                return JobResult("interrupted", error=str(exc))
 
 
 def active_connections(engine: Engine | None = None) -> list[int]:
@@ -194,9 +195,7 @@ def routine_pass_for(
         connection = _connection(session, connection_id)
         with logcontext.working_for(task=task_id, org=connection.tenant_id):
             try:
-                ctx = OrgContext(
-                    session, connection, build_client(settings, connection, engine), settings
-                )
+                ctx = open_context(session, connection, settings, engine)
                 run = run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
             except PassAlreadyRunning as exc:
                 return JobResult("skipped", error=str(exc))

@@ -9,6 +9,7 @@ the next routine pass, which also re-derives fingerprints for rows written aroun
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +62,37 @@ def link_for(session: Session, connection_id: int, kind: LinkKind, local_id: int
     return link
 
 
+def links_for(
+    session: Session, connection_id: int, kind: LinkKind, local_ids: Iterable[int]
+) -> dict[int, XeroLink]:
+    """The link rows of many records at once (one query per 500), creating missing ones."""
+    wanted = sorted(set(local_ids))
+    found: dict[int, XeroLink] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(
+            (link.local_id, link)
+            for link in session.scalars(
+                select(XeroLink).where(
+                    XeroLink.connection_id == connection_id,
+                    XeroLink.kind == kind.value,
+                    XeroLink.local_id.in_(chunk),
+                )
+            )
+        )
+    for local_id in wanted:
+        if local_id not in found:
+            found[local_id] = XeroLink(
+                connection_id=connection_id,
+                kind=kind.value,
+                local_id=local_id,
+                status=LinkStatus.PENDING.value,
+                attempts=0,
+            )
+            session.add(found[local_id])
+    return found
+
+
 def note_current(link: XeroLink, current: str) -> None:
     """Record the record's current fingerprint and whether it now needs a push."""
     if link.status == LinkStatus.MERGED.value:
@@ -81,9 +113,23 @@ def note_current(link: XeroLink, current: str) -> None:
 
 def mark_saved(session: Session, record: Customer | Product) -> XeroLink:
     """What a save does: keep the record's link in step with its fields."""
-    link = link_for(session, record.connection_id, kind_of(record), record.id)
-    note_current(link, desired_fingerprint(record))
-    return link
+    return mark_all_saved(session, [record])[record]
+
+
+def mark_all_saved(
+    session: Session, records: Iterable[Customer | Product]
+) -> dict[Customer | Product, XeroLink]:
+    """`mark_saved` for many records, with one link query per organisation and kind."""
+    groups: dict[tuple[int, LinkKind], list[Customer | Product]] = {}
+    for record in records:
+        groups.setdefault((record.connection_id, kind_of(record)), []).append(record)
+    marked: dict[Customer | Product, XeroLink] = {}
+    for (connection_id, kind), group in groups.items():
+        links = links_for(session, connection_id, kind, (r.id for r in group))
+        for record in group:
+            note_current(links[record.id], desired_fingerprint(record))
+            marked[record] = links[record.id]
+    return marked
 
 
 def mark_in_sync(
@@ -111,9 +157,10 @@ def _collect(session: Session, _context: Any) -> None:
 def _mark(session: Session, _context: Any) -> None:
     """After the flush (ids assigned): bring their links in step; the next flush writes them."""
     saved = session.info.pop("xerosync_saved", set())
-    for record in saved:
-        if record.id is not None and record.connection_id and record in session:
-            mark_saved(session, record)
+    mark_all_saved(
+        session,
+        (r for r in saved if r.id is not None and r.connection_id and r in session),
+    )
 
 
 _installed = False

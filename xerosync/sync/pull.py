@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from xerosync.mapping.contacts import CONTACT_NUMBER_PREFIX, customer_fields
 from xerosync.mapping.invoices import credit_note_fields, invoice_fields, line_fields
@@ -133,49 +133,74 @@ def _apply_linked(
         counts["updated"] += 1
     else:
         counts["unchanged"] += 1
-    ctx.session.flush()
     outbox.mark_in_sync(link, str(link.xero_id), outbox.desired_fingerprint(record), updated)
 
 
 # -- contacts ------------------------------------------------------------------------------
-def _unlinked_customer_for(ctx: OrgContext, contact: Mapping[str, Any]) -> Customer | None:
-    """A CRM customer not yet in Xero that this contact is (our ContactNumber, email, name)."""
-    match = OWN_CONTACT_NUMBER.match(str(contact.get("ContactNumber") or ""))
-    linked = select(XeroLink.local_id).where(
-        XeroLink.connection_id == ctx.connection.id,
-        XeroLink.kind == LinkKind.CONTACT.value,
-        XeroLink.xero_id.is_not(None),
-    )
-    base = select(Customer).where(
-        Customer.connection_id == ctx.connection.id, Customer.id.not_in(linked)
-    )
-    conditions = []
-    if match:
-        conditions.append(Customer.id == int(match.group(1)))
-    if contact.get("EmailAddress"):
-        conditions.append(func.lower(Customer.email) == str(contact["EmailAddress"]).lower())
-    if contact.get("Name"):
-        conditions.append(Customer.name == contact["Name"])
-    for condition in conditions:
-        customer = ctx.session.scalars(base.where(condition).order_by(Customer.id)).first()
-        if customer is not None:
-            return customer
-    return None
+class UnlinkedCustomers:
+    """The organisation's CRM customers with no Xero contact yet, indexed for matching a
+    contact to one of them (our ContactNumber, then email, then exact name).
+
+    One query per page; on a first import there are none, so matching costs nothing.
+    """
+
+    def __init__(self, ctx: OrgContext) -> None:
+        linked = select(XeroLink.local_id).where(
+            XeroLink.connection_id == ctx.connection.id,
+            XeroLink.kind == LinkKind.CONTACT.value,
+            XeroLink.xero_id.is_not(None),
+        )
+        self.by_id: dict[int, Customer] = {}
+        self.by_email: dict[str, Customer] = {}
+        self.by_name: dict[str, Customer] = {}
+        for customer in ctx.session.scalars(
+            select(Customer)
+            .where(Customer.connection_id == ctx.connection.id, Customer.id.not_in(linked))
+            .order_by(Customer.id)
+        ):
+            self.by_id[customer.id] = customer
+            if customer.email and customer.email.strip():
+                self.by_email.setdefault(customer.email.strip().lower(), customer)
+            self.by_name.setdefault(customer.name, customer)
+
+    def take(self, contact: Mapping[str, Any]) -> Customer | None:
+        """The customer this contact is, removed from the index (each matches once)."""
+        number = OWN_CONTACT_NUMBER.match(str(contact.get("ContactNumber") or ""))
+        email = str(contact.get("EmailAddress") or "").strip().lower()
+        candidates = (
+            self.by_id.get(int(number.group(1))) if number else None,
+            self.by_email.get(email) if email else None,
+            self.by_name.get(str(contact.get("Name") or "")),
+        )
+        for customer in candidates:
+            if customer is not None and customer.id in self.by_id:
+                del self.by_id[customer.id]
+                return customer
+        return None
+
+
+def _by_id(ctx: OrgContext, model: type[Any], ids: Iterable[int]) -> dict[int, Any]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return {row.id: row for row in ctx.session.scalars(select(model).where(model.id.in_(wanted)))}
 
 
 def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Counts) -> None:
     links = _links(ctx, LinkKind.CONTACT, (c.get("ContactID") or "" for c in contacts))
+    customers = _by_id(ctx, Customer, (link.local_id for link in links.values()))
+    unlinked = UnlinkedCustomers(ctx)
+    created: list[tuple[Customer, str, datetime | None]] = []
     for contact in contacts:
         xero_id = str(contact["ContactID"])
         fields = customer_fields(contact)
         updated = contact.get("UpdatedDateUTC")
         link = links.get(xero_id)
-        if link is not None:
-            customer = ctx.session.get(Customer, link.local_id)
-            if customer is not None:
-                _apply_linked(ctx, link, customer, fields, updated, counts)
-                continue
-        customer = _unlinked_customer_for(ctx, contact)
+        customer = customers.get(link.local_id) if link is not None else None
+        if link is not None and customer is not None:
+            _apply_linked(ctx, link, customer, fields, updated, counts)
+            continue
+        customer = unlinked.take(contact)
         if customer is not None:
             # The CRM's pending customer is this contact: link it, and push the CRM's details
             # to it as an update (never the template's fields).
@@ -186,11 +211,17 @@ def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Coun
         else:
             customer = Customer(connection_id=ctx.connection.id, **fields)
             ctx.session.add(customer)
-            ctx.session.flush()
-            link = outbox.link_for(ctx.session, ctx.connection.id, LinkKind.CONTACT, customer.id)
-            outbox.mark_in_sync(link, xero_id, outbox.desired_fingerprint(customer), updated)
+            created.append((customer, xero_id, updated))
             counts["created"] += 1
-        links[xero_id] = link
+    if created:
+        ctx.session.flush()  # one flush gives every new customer its id
+        new_links = outbox.links_for(
+            ctx.session, ctx.connection.id, LinkKind.CONTACT, (c.id for c, _, _ in created)
+        )
+        for customer, xero_id, updated in created:
+            outbox.mark_in_sync(
+                new_links[customer.id], xero_id, outbox.desired_fingerprint(customer), updated
+            )
 
 
 def _keep_crm_version(link: XeroLink, updated: datetime | None) -> None:
@@ -203,31 +234,45 @@ def _keep_crm_version(link: XeroLink, updated: datetime | None) -> None:
 # -- items ---------------------------------------------------------------------------------
 def apply_items(ctx: OrgContext, items: list[dict[str, Any]], counts: Counts) -> None:
     links = _links(ctx, LinkKind.ITEM, (i.get("ItemID") or "" for i in items))
+    products = _by_id(ctx, Product, (link.local_id for link in links.values()))
+    codes = [str(i.get("Code") or "").strip() for i in items]
+    by_code = {
+        p.code: p
+        for p in ctx.session.scalars(
+            select(Product).where(
+                Product.connection_id == ctx.connection.id, Product.code.in_(codes)
+            )
+        )
+    }
+    linked_now: list[tuple[Product, str, datetime | None]] = []
     for item in items:
         xero_id = str(item["ItemID"])
         fields = product_fields(item)
         updated = item.get("UpdatedDateUTC")
         link = links.get(xero_id)
-        product = ctx.session.get(Product, link.local_id) if link is not None else None
+        product = products.get(link.local_id) if link is not None else None
         if link is not None and product is not None:
             _apply_linked(ctx, link, product, fields, updated, counts)
             continue
-        product = ctx.session.scalars(
-            select(Product).where(
-                Product.connection_id == ctx.connection.id, Product.code == fields["code"]
-            )
-        ).first()
-        if product is None:
+        product = by_code.get(fields["code"])
+        if product is None:  # a new item
             product = Product(connection_id=ctx.connection.id, **fields)
             ctx.session.add(product)
+            by_code[product.code] = product
             counts["created"] += 1
-        else:
+        else:  # the CRM's product of the same code is this item
             _set(product, fields)
             counts["linked"] += 1
+        linked_now.append((product, xero_id, updated))
+    if linked_now:
         ctx.session.flush()
-        link = outbox.link_for(ctx.session, ctx.connection.id, LinkKind.ITEM, product.id)
-        outbox.mark_in_sync(link, xero_id, outbox.desired_fingerprint(product), updated)
-        links[xero_id] = link
+        new_links = outbox.links_for(
+            ctx.session, ctx.connection.id, LinkKind.ITEM, (p.id for p, _, _ in linked_now)
+        )
+        for product, xero_id, updated in linked_now:
+            outbox.mark_in_sync(
+                new_links[product.id], xero_id, outbox.desired_fingerprint(product), updated
+            )
 
 
 # -- sales documents -----------------------------------------------------------------------
@@ -269,6 +314,7 @@ def _apply_documents(
 ) -> None:
     customers = _customer_ids(ctx, documents)
     products = _product_ids(ctx, documents)
+    orders = _orders_by_invoice(ctx, [d[xero_key] for d in documents]) if model is Invoice else {}
     id_column = getattr(model, id_field)
     existing: dict[str, Any] = {
         getattr(row, id_field): row
@@ -312,17 +358,24 @@ def _apply_documents(
                 for position, line in enumerate(document["LineItems"])
             ]
         if isinstance(row, Invoice):
-            _reflect_on_order(ctx, row)
+            _reflect_on_order(orders.get(row.xero_invoice_id), row)
 
 
-def _reflect_on_order(ctx: OrgContext, invoice: Invoice) -> None:
-    """The order that created an invoice shows the invoice's status (e.g. VOIDED)."""
-    order = ctx.session.scalars(
-        select(Order).where(
-            Order.connection_id == ctx.connection.id,
-            Order.xero_invoice_id == invoice.xero_invoice_id,
+def _orders_by_invoice(ctx: OrgContext, invoice_ids: list[str]) -> dict[str, Order]:
+    """The orders that created these invoices (one query per page)."""
+    return {
+        str(order.xero_invoice_id): order
+        for order in ctx.session.scalars(
+            select(Order).where(
+                Order.connection_id == ctx.connection.id,
+                Order.xero_invoice_id.in_(invoice_ids),
+            )
         )
-    ).first()
+    }
+
+
+def _reflect_on_order(order: Order | None, invoice: Invoice) -> None:
+    """The order that created an invoice shows the invoice's status (e.g. VOIDED)."""
     if order is not None:
         invoice.order_id = order.id
         order.xero_invoice_status = invoice.xero_status

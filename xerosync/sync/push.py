@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from xerosync.mapping.contacts import contact_number, contact_update, new_contact
 from xerosync.mapping.items import item_payload
 from xerosync.models import Customer, LinkKind, LinkStatus, Product, XeroLink, utcnow
-from xerosync.sync import outbox, outcomes
+from xerosync.sync import audit, outbox, outcomes
 from xerosync.sync.context import OrgContext
 from xerosync.xero import codec
 from xerosync.xero.client import MAX_BATCH, ElementResult
@@ -70,29 +70,50 @@ def _updated_at(result: ElementResult) -> Any:
 
 
 # -- customers ---------------------------------------------------------------------------
-def _match_linked_contact(ctx: OrgContext, customer: Customer) -> XeroLink | None:
-    """A link of another customer in this organisation that is the same Xero contact."""
-    conditions = []
-    if customer.email:
-        conditions.append(func.lower(Customer.email) == customer.email.strip().lower())
-    conditions.append(Customer.name == customer.name.strip())
-    for condition in conditions:
-        row = ctx.session.execute(
-            select(XeroLink)
+class LinkedContacts:
+    """The contacts already linked in this organisation, by email and by exact name.
+
+    Loaded once per push (one query) and only when some customer has no contact yet, so
+    matching thousands of new customers costs no query each.
+    """
+
+    def __init__(self, ctx: OrgContext) -> None:
+        self.ctx = ctx
+        self.by_email: dict[str, XeroLink] | None = None
+        self.by_name: dict[str, XeroLink] = {}
+
+    def _load(self) -> dict[str, XeroLink]:
+        by_email: dict[str, XeroLink] = {}
+        rows = self.ctx.session.execute(
+            select(XeroLink, Customer.email, Customer.name)
             .join(Customer, Customer.id == XeroLink.local_id)
             .where(
-                XeroLink.connection_id == ctx.connection.id,
+                XeroLink.connection_id == self.ctx.connection.id,
                 XeroLink.kind == LinkKind.CONTACT.value,
                 XeroLink.xero_id.is_not(None),
-                XeroLink.local_id != customer.id,
-                Customer.connection_id == ctx.connection.id,
-                condition,
+                Customer.connection_id == self.ctx.connection.id,
             )
-            .limit(1)
-        ).scalar_one_or_none()
-        if row is not None:
-            return row
-    return None
+            .order_by(XeroLink.local_id)
+        )
+        for link, email, name in rows:
+            if email and email.strip():
+                by_email.setdefault(email.strip().lower(), link)
+            if name and name.strip():
+                self.by_name.setdefault(name.strip(), link)
+        return by_email
+
+    def match(self, customer: Customer) -> XeroLink | None:
+        """Another customer's link to the Xero contact this customer is (email, then name)."""
+        if self.by_email is None:
+            self.by_email = self._load()
+        email = (customer.email or "").strip().lower()
+        for candidate in (
+            self.by_email.get(email) if email else None,
+            self.by_name.get((customer.name or "").strip()),
+        ):
+            if candidate is not None and candidate.xero_id and candidate.local_id != customer.id:
+                return candidate
+        return None
 
 
 def _take_over(ctx: OrgContext, link: XeroLink, other: XeroLink, why: str) -> None:
@@ -157,14 +178,16 @@ def push_customers(
     report = PushReport()
     creates: list[tuple[Customer, XeroLink, str]] = []
     updates: list[tuple[Customer, XeroLink, str]] = []
+    linked = LinkedContacts(ctx)
+    links = outbox.mark_all_saved(ctx.session, customers)
     for customer in customers:
-        link = outbox.mark_saved(ctx.session, customer)
+        link = links[customer]
         current = link.fingerprint or outbox.desired_fingerprint(customer)
         if not _due(link, force):
             report.skipped += 1
             continue
         if link.xero_id is None:
-            other = _match_linked_contact(ctx, customer)
+            other = linked.match(customer)
             if other is not None:
                 _take_over(ctx, link, other, "same email or name")
                 report.linked += 1
@@ -183,7 +206,8 @@ def push_customers(
                 customer.default_discount = template.discount
         for batch in _chunks(creates):
             payloads = [new_contact(c, template) for c, _, _ in batch]
-            results = ctx.client.save("Contacts", payloads, method="PUT", priority=priority)
+            with audit.writing("contact", [c.id for c, _, _ in batch]):
+                results = ctx.client.save("Contacts", payloads, method="PUT", priority=priority)
             for (customer, link, current), result in zip(batch, results, strict=True):
                 if result.ok and result.id:
                     outbox.mark_in_sync(link, result.id, current, _updated_at(result))
@@ -198,7 +222,8 @@ def push_customers(
 
     for batch in _chunks(updates):
         payloads = [contact_update(c, str(link.xero_id)) for c, link, _ in batch]
-        results = ctx.client.save("Contacts", payloads, method="POST", priority=priority)
+        with audit.writing("contact", [c.id for c, _, _ in batch]):
+            results = ctx.client.save("Contacts", payloads, method="POST", priority=priority)
         for (_customer, link, current), result in zip(batch, results, strict=True):
             if result.ok:
                 outbox.mark_in_sync(
@@ -224,8 +249,9 @@ def push_products(
     """Create or update the Xero items of `products` (matched by Code); unchanged: no call."""
     report = PushReport()
     due: list[tuple[Product, XeroLink, str]] = []
+    links = outbox.mark_all_saved(ctx.session, products)
     for product in products:
-        link = outbox.mark_saved(ctx.session, product)
+        link = links[product]
         current = link.fingerprint or outbox.desired_fingerprint(product)
         if not _due(link, force):
             report.skipped += 1
@@ -237,7 +263,8 @@ def push_products(
 
     for batch in _chunks(due):
         payloads = [item_payload(p, link.xero_id) for p, link, _ in batch]
-        results = ctx.client.save("Items", payloads, method="POST", priority=priority)
+        with audit.writing("item", [p.id for p, _, _ in batch]):
+            results = ctx.client.save("Items", payloads, method="POST", priority=priority)
         for (_product, link, current), result in zip(batch, results, strict=True):
             if result.ok and result.id:
                 new = link.xero_id is None
@@ -275,11 +302,12 @@ def pending(ctx: OrgContext, model: type[Customer] | type[Product]) -> list[Any]
             select(model).where(model.connection_id == ctx.connection.id).order_by(model.id)
         )
     )
+    missing = [r.id for r in records if r.id not in links]
+    if missing:  # rows written around the ORM: give them links in one go
+        links.update(outbox.links_for(ctx.session, ctx.connection.id, kind, missing))
     due = []
     for record in records:
-        link = links.get(record.id)
-        if link is None:
-            link = outbox.link_for(ctx.session, ctx.connection.id, kind, record.id)
+        link = links[record.id]
         outbox.note_current(link, outbox.desired_fingerprint(record))
         if link.status in (LinkStatus.PENDING.value, LinkStatus.DEFERRED.value) and _due(
             link, force=False

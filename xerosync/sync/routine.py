@@ -38,7 +38,7 @@ from xerosync.models import (
     SyncRun,
     utcnow,
 )
-from xerosync.sync import outbox, outcomes
+from xerosync.sync import audit, outbox, outcomes
 from xerosync.sync.context import OrgContext, redis_client
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.pull import STREAMS_BY_NAME, forget_cursors, import_stream
@@ -153,7 +153,8 @@ def delete_voided_drafts(ctx: OrgContext) -> dict[str, int]:
             counts["left_alone"] += 1
     if deletable:
         payload = [{"InvoiceID": o.xero_invoice_id, "Status": "DELETED"} for o, _ in deletable]
-        results = ctx.client.save("Invoices", payload, method="POST")
+        with audit.writing("invoice", [order.id for order, _ in deletable]):
+            results = ctx.client.save("Invoices", payload, method="POST")
         for (order, link), result in zip(deletable, results, strict=True):
             if result.ok:
                 order.xero_invoice_status = "DELETED"
