@@ -216,3 +216,20 @@ def test_pending_customers_are_pushed_by_the_pass(xerosync_env: XerosyncEnv) -> 
     result = run_pass(env)
     assert result.detail["counts"]["push"]["contacts"]["created"] == 1
     assert by_name(env, "Contacts", "Name", "Saved While Broker Down")
+
+
+def test_a_malformed_record_from_xero_is_set_aside_not_fatal(
+    xerosync_env: XerosyncEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = xerosync_env
+    boom = by_name(env, "Contacts", "Name", "Boom FM")
+    env.sandbox.control.edit("Contacts", boom["ContactID"], {"Discount": "a lot"})
+    result = run_pass(env)
+    assert result.detail["counts"]["contacts"]["rejected"] == 1
+    assert any(
+        boom["ContactID"] in r.getMessage() and "Discount" in r.getMessage() for r in caplog.records
+    )
+    with env.session() as session:
+        names = set(session.scalars(select(Customer.name)))
+    assert "Boom FM" not in names and "Marine Systems" in names
+    assert run_pass(env).status == "ok"  # the next pass is not stuck on it

@@ -15,12 +15,14 @@ conflict is recorded in `sync_conflicts`.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from marshmallow.exceptions import MarshmallowError
 from sqlalchemy import delete, select
 
 from xerosync.mapping.contacts import CONTACT_NUMBER_PREFIX, customer_fields
@@ -43,6 +45,8 @@ from xerosync.models import (
 from xerosync.sync import outbox
 from xerosync.sync.context import OrgContext
 from xerosync.xero.schemas import load_many
+
+log = logging.getLogger(__name__)
 
 Counts = dict[str, int]
 OWN_CONTACT_NUMBER = re.compile(rf"^{re.escape(CONTACT_NUMBER_PREFIX)}(\d+)$")
@@ -326,7 +330,11 @@ def _apply_documents(
         )
     }
     for document in documents:
-        fields = to_fields(document)
+        try:
+            fields = to_fields(document)
+        except ValueError as exc:
+            set_aside(counts, f"{model.__name__} {document.get(xero_key)}", exc)
+            continue
         contact_id = fields["xero_contact_id"]
         fields["customer_id"] = customers.get(contact_id) if contact_id else None
         row: Any = existing.get(document[xero_key])
@@ -413,6 +421,45 @@ def _cursor(ctx: OrgContext, stream: Stream) -> SyncCursor:
     return cursor
 
 
+ID_FIELDS = {
+    "Contacts": "ContactID",
+    "Items": "ItemID",
+    "Invoices": "InvoiceID",
+    "CreditNotes": "CreditNoteID",
+}
+
+
+def set_aside(counts: Counts, what: str, why: Any) -> None:
+    """A record from Xero that cannot be imported: logged with what and why, never fatal."""
+    counts["rejected"] += 1
+    log.warning("not imported: %s: %s", what, why)
+
+
+def load_page(resource: str, rows: list[dict[str, Any]], counts: Counts) -> list[dict[str, Any]]:
+    """Xero's rows as typed records. A malformed row is set aside, never the whole page: a
+    page that failed would fail again on every pass and hold the stream's cursor forever."""
+    id_field = ID_FIELDS[resource]
+    try:
+        loaded = load_many(resource, rows)
+        if all(record.get(id_field) for record in loaded):
+            return loaded
+    except MarshmallowError:
+        pass
+    good = []
+    for index, row in enumerate(rows):
+        what = f"{resource} {row.get(id_field) or f'(row {index} of the page)'}"
+        try:
+            [record] = load_many(resource, [row])
+        except MarshmallowError as exc:
+            set_aside(counts, what, getattr(exc, "messages", exc))
+            continue
+        if not record.get(id_field):
+            set_aside(counts, what, f"no {id_field}")
+            continue
+        good.append(record)
+    return good
+
+
 def import_stream(
     ctx: OrgContext,
     stream: Stream,
@@ -422,7 +469,7 @@ def import_stream(
 ) -> Counts:
     """Bring one stream's changes in, page by page, committing the cursor with each page."""
     counts: Counts = dict.fromkeys(
-        ("read", "created", "updated", "linked", "unchanged", "conflicts"), 0
+        ("read", "created", "updated", "linked", "unchanged", "conflicts", "rejected"), 0
     )
     cursor = _cursor(ctx, stream)
     since = None if full else cursor.cursor
@@ -432,7 +479,7 @@ def import_stream(
         where=stream.where,
         include_archived=stream.include_archived or None,
     ):
-        rows = load_many(stream.resource, page.rows)
+        rows = load_page(stream.resource, page.rows, counts)
         stream.apply(ctx, rows, counts)
         counts["read"] += len(rows)
         newest = max((r["UpdatedDateUTC"] for r in rows if r.get("UpdatedDateUTC")), default=None)
