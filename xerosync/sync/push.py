@@ -14,11 +14,11 @@ that item instead of duplicating it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from xerosync.mapping.contacts import contact_number, contact_update, new_contact
 from xerosync.mapping.items import item_payload
@@ -71,41 +71,37 @@ def _updated_at(result: ElementResult) -> Any:
 
 # -- customers ---------------------------------------------------------------------------
 class LinkedContacts:
-    """The contacts already linked in this organisation, by email and by exact name.
+    """Contacts already linked to other customers of this organisation, found by the emails
+    and exact names of the customers about to be created: one query per push, whatever the
+    number of customers, and memory bounded by the batch, not the organisation."""
 
-    Loaded once per push (one query) and only when some customer has no contact yet, so
-    matching thousands of new customers costs no query each.
-    """
-
-    def __init__(self, ctx: OrgContext) -> None:
-        self.ctx = ctx
-        self.by_email: dict[str, XeroLink] | None = None
+    def __init__(self, ctx: OrgContext, customers: Sequence[Customer]) -> None:
+        self.by_email: dict[str, XeroLink] = {}
         self.by_name: dict[str, XeroLink] = {}
-
-    def _load(self) -> dict[str, XeroLink]:
-        by_email: dict[str, XeroLink] = {}
-        rows = self.ctx.session.execute(
+        emails = sorted({c.email.strip().lower() for c in customers if c.email and c.email.strip()})
+        names = sorted({c.name.strip() for c in customers if c.name and c.name.strip()})
+        if not emails and not names:
+            return
+        rows = ctx.session.execute(
             select(XeroLink, Customer.email, Customer.name)
             .join(Customer, Customer.id == XeroLink.local_id)
             .where(
-                XeroLink.connection_id == self.ctx.connection.id,
+                XeroLink.connection_id == ctx.connection.id,
                 XeroLink.kind == LinkKind.CONTACT.value,
                 XeroLink.xero_id.is_not(None),
-                Customer.connection_id == self.ctx.connection.id,
+                Customer.connection_id == ctx.connection.id,
+                or_(func.lower(Customer.email).in_(emails), Customer.name.in_(names)),
             )
             .order_by(XeroLink.local_id)
         )
         for link, email, name in rows:
             if email and email.strip():
-                by_email.setdefault(email.strip().lower(), link)
+                self.by_email.setdefault(email.strip().lower(), link)
             if name and name.strip():
                 self.by_name.setdefault(name.strip(), link)
-        return by_email
 
     def match(self, customer: Customer) -> XeroLink | None:
         """Another customer's link to the Xero contact this customer is (email, then name)."""
-        if self.by_email is None:
-            self.by_email = self._load()
         email = (customer.email or "").strip().lower()
         for candidate in (
             self.by_email.get(email) if email else None,
@@ -178,8 +174,9 @@ def push_customers(
     report = PushReport()
     creates: list[tuple[Customer, XeroLink, str]] = []
     updates: list[tuple[Customer, XeroLink, str]] = []
-    linked = LinkedContacts(ctx)
     links = outbox.mark_all_saved(ctx.session, customers)
+    unlinked = [c for c in customers if links[c].xero_id is None and _due(links[c], force)]
+    linked = LinkedContacts(ctx, unlinked)
     for customer in customers:
         link = links[customer]
         current = link.fingerprint or outbox.desired_fingerprint(customer)
@@ -282,43 +279,59 @@ def push_products(
 
 
 # -- everything pending ------------------------------------------------------------------
-def pending(ctx: OrgContext, model: type[Customer] | type[Product]) -> list[Any]:
-    """Records of `model` in this organisation that need a push now.
+def _record_chunks(
+    ctx: OrgContext, model: type[Customer] | type[Product], size: int
+) -> Iterator[list[Any]]:
+    """The organisation's records of `model`, `size` at a time, in id order."""
+    last_id = 0
+    while True:
+        chunk: list[Customer | Product] = list(
+            ctx.session.scalars(
+                select(model)
+                .where(model.connection_id == ctx.connection.id, model.id > last_id)
+                .order_by(model.id)
+                .limit(size)
+            )
+        )
+        if not chunk:
+            return
+        last_id = chunk[-1].id
+        yield chunk
+
+
+def due_in(ctx: OrgContext, records: Sequence[Customer | Product]) -> list[Any]:
+    """Which of `records` need a push now.
 
     Fingerprints are re-derived for every record, so rows written around the ORM (and
     therefore never marked) are found too; this costs no call to Xero.
     """
-    kind = LinkKind.CONTACT if model is Customer else LinkKind.ITEM
-    links = {
-        link.local_id: link
-        for link in ctx.session.scalars(
-            select(XeroLink).where(
-                XeroLink.connection_id == ctx.connection.id, XeroLink.kind == kind.value
-            )
-        )
-    }
-    records: list[Customer | Product] = list(
-        ctx.session.scalars(
-            select(model).where(model.connection_id == ctx.connection.id).order_by(model.id)
-        )
+    links = outbox.mark_all_saved(ctx.session, records)
+    return [
+        record
+        for record in records
+        if links[record].status in (LinkStatus.PENDING.value, LinkStatus.DEFERRED.value)
+        and _due(links[record], force=False)
+    ]
+
+
+def push_pending(
+    ctx: OrgContext, *, priority: str = "routine", chunk_size: int = 1000
+) -> dict[str, PushReport]:
+    """Push every customer and product of this organisation that is still pending.
+
+    Records are examined `chunk_size` at a time and each chunk is committed and dropped from
+    the session before the next, so memory stays flat however large the organisation.
+    """
+    reports = {"contacts": PushReport(), "items": PushReport()}
+    plan: tuple[tuple[str, type[Customer] | type[Product], Any], ...] = (
+        ("contacts", Customer, push_customers),
+        ("items", Product, push_products),
     )
-    missing = [r.id for r in records if r.id not in links]
-    if missing:  # rows written around the ORM: give them links in one go
-        links.update(outbox.links_for(ctx.session, ctx.connection.id, kind, missing))
-    due = []
-    for record in records:
-        link = links[record.id]
-        outbox.note_current(link, outbox.desired_fingerprint(record))
-        if link.status in (LinkStatus.PENDING.value, LinkStatus.DEFERRED.value) and _due(
-            link, force=False
-        ):
-            due.append(record)
-    return due
-
-
-def push_pending(ctx: OrgContext, *, priority: str = "routine") -> dict[str, PushReport]:
-    """Push every customer and product of this organisation that is still pending."""
-    return {
-        "contacts": push_customers(ctx, pending(ctx, Customer), priority=priority),
-        "items": push_products(ctx, pending(ctx, Product), priority=priority),
-    }
+    for name, model, push in plan:
+        for chunk in _record_chunks(ctx, model, chunk_size):
+            due = due_in(ctx, chunk)
+            if due:
+                reports[name].add(push(ctx, due, priority=priority))
+            ctx.session.commit()
+            ctx.session.expunge_all()
+    return reports
