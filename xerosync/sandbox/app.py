@@ -92,6 +92,9 @@ class SandboxApp:
                 self._log(entry)
                 _drop(request)
             if fault.kind == "error":
+                # Read the body even though it is refused: left unread on a kept-alive
+                # connection it would be parsed as the next request.
+                request.get_data(cache=False)
                 response = _fault_response(fault, request)
                 entry["status"] = response.status_code
                 self._log(entry)
