@@ -320,7 +320,8 @@ def push_pending(
     """Push every customer and product of this organisation that is still pending.
 
     Records are examined `chunk_size` at a time and each chunk is committed and dropped from
-    the session before the next, so memory stays flat however large the organisation.
+    the session before the next, so memory stays flat however large the organisation; due
+    records are sent in full batches of 50 across chunk boundaries.
     """
     reports = {"contacts": PushReport(), "items": PushReport()}
     plan: tuple[tuple[str, type[Customer] | type[Product], Any], ...] = (
@@ -328,10 +329,19 @@ def push_pending(
         ("items", Product, push_products),
     )
     for name, model, push in plan:
+        carry: list[Any] = []  # due records short of a full batch wait for the next chunk
         for chunk in _record_chunks(ctx, model, chunk_size):
-            due = due_in(ctx, chunk)
-            if due:
-                reports[name].add(push(ctx, due, priority=priority))
+            carry.extend(due_in(ctx, chunk))
+            full = len(carry) // MAX_BATCH * MAX_BATCH
+            if full:
+                reports[name].add(push(ctx, carry[:full], priority=priority))
+                carry = carry[full:]
             ctx.session.commit()
-            ctx.session.expunge_all()
+            keep = set(carry)
+            for instance in list(ctx.session):
+                if instance not in keep:
+                    ctx.session.expunge(instance)
+        if carry:
+            reports[name].add(push(ctx, carry, priority=priority))
+            ctx.session.commit()
     return reports
