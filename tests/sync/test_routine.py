@@ -233,3 +233,57 @@ def test_a_malformed_record_from_xero_is_set_aside_not_fatal(
         names = set(session.scalars(select(Customer.name)))
     assert "Boom FM" not in names and "Marine Systems" in names
     assert run_pass(env).status == "ok"  # the next pass is not stuck on it
+
+
+def test_a_late_applied_old_write_is_put_right_by_the_next_pass(
+    xerosync_env: XerosyncEnv,
+) -> None:
+    """A write whose answer was lost lands after a newer one: the CRM's version wins."""
+    import time
+
+    from xerosync.models import LinkKind, XeroLink
+    from xerosync.sync.push import push_customers
+    from xerosync.xero.errors import TransportError
+
+    env = xerosync_env
+    with env.session() as session:
+        customer = Customer(connection_id=env.connection_id, name="Late Writes Ltd")
+        session.add(customer)
+        session.commit()
+        push_customers(env.context(session), [customer])
+        session.commit()
+        customer_id = customer.id
+    contact_id = str(
+        env.session()
+        .scalars(
+            select(XeroLink.xero_id).where(
+                XeroLink.kind == LinkKind.CONTACT.value, XeroLink.local_id == customer_id
+            )
+        )
+        .one()
+    )
+
+    env.sandbox.control.add_fault("slow", method="POST", path=f"{API}/Contacts", seconds=2.0)
+    with env.session() as session:
+        customer = session.get_one(Customer, customer_id)
+        customer.email = "old@late.example"
+        session.commit()
+        ctx = env.context(session)
+        ctx.client.timeout = 0.5
+        with pytest.raises(TransportError):
+            push_customers(ctx, [customer])  # applied by the sandbox 2 s later
+        session.rollback()
+        customer = session.get_one(Customer, customer_id)
+        customer.email = "new@late.example"
+        session.commit()
+        push_customers(env.context(session), [customer])
+        session.commit()
+    time.sleep(2.5)
+    assert env.sandbox.control.record("Contacts", contact_id)["EmailAddress"] == "old@late.example"
+
+    run_pass(env)
+    assert env.sandbox.control.record("Contacts", contact_id)["EmailAddress"] == "new@late.example"
+    with env.session() as session:
+        assert session.get_one(Customer, customer_id).email == "new@late.example"
+        [conflict] = session.scalars(select(SyncConflict)).all()
+        assert conflict.winner == "crm"

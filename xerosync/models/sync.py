@@ -100,6 +100,10 @@ class XeroLink(Timestamped, Base):
     """Fingerprint of the pushed fields as the CRM holds them now."""
     pushed_fingerprint: Mapped[str | None] = mapped_column(String(64))
     """Fingerprint of what Xero was last sent (or imported from it)."""
+    sent_fingerprints: Mapped[list[list[Any]] | None] = mapped_column(JSON)
+    """Writes in doubt, as [fingerprint, epoch seconds]: recorded before each write and
+    dropped when Xero answers it. A write whose answer was lost may still land late, over a
+    newer one, so while one is in doubt the import does not take Xero's change for an edit."""
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_field: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,7 +7,8 @@ Nothing here imports Celery: a task only maps `JobResult.retry_in` to `self.retr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, TypeVar, cast
 
@@ -145,6 +146,19 @@ def invoice_order(order_id: int, **kw: Any) -> JobResult:
     )
 
 
+@contextmanager
+def _organisation(
+    connection_id: int, task_id: str | None, settings: Settings | None, engine: Engine | None
+) -> Iterator[OrgContext]:
+    """One organisation's unit of work, its log lines naming the task and organisation."""
+    settings = settings or get_settings()
+    engine = engine or get_engine()
+    with session_scope(engine) as session:
+        connection = _connection(session, connection_id)
+        with logcontext.working_for(task=task_id, org=connection.tenant_id):
+            yield open_context(session, connection, settings, engine)
+
+
 def push_pending_for(
     connection_id: int,
     *,
@@ -153,18 +167,11 @@ def push_pending_for(
     engine: Engine | None = None,
 ) -> JobResult:
     """Push everything pending in one organisation (the outbox half of the routine pass)."""
-    settings = settings or get_settings()
-    engine = engine or get_engine()
-    with session_scope(engine) as session:
-        connection = _connection(session, connection_id)
-        with logcontext.working_for(task=task_id, org=connection.tenant_id):
-            try:
-                ctx = open_context(session, connection, settings, engine)
-                return JobResult("done", _jsonable(push_pending(ctx)))
-            except XeroError as exc:
-                # Batches already written are committed; the rest stays pending.
-                session.rollback()
-                return JobResult("interrupted", error=str(exc))
+    try:
+        with _organisation(connection_id, task_id, settings, engine) as ctx:
+            return JobResult("done", _jsonable(push_pending(ctx)))
+    except XeroError as exc:  # batches already written stay committed; the rest is pending
+        return JobResult("interrupted", error=str(exc))
 
 
 def active_connections(engine: Engine | None = None) -> list[int]:
@@ -189,16 +196,11 @@ def routine_pass_for(
     on_page: Callable[[str, int], None] | None = None,
 ) -> JobResult:
     """Run the routine pass of one organisation, unless one is already running."""
-    settings = settings or get_settings()
-    engine = engine or get_engine()
-    with session_scope(engine) as session:
-        connection = _connection(session, connection_id)
-        with logcontext.working_for(task=task_id, org=connection.tenant_id):
-            try:
-                ctx = open_context(session, connection, settings, engine)
-                run = run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
-            except PassAlreadyRunning as exc:
-                return JobResult("skipped", error=str(exc))
-            except XeroError as exc:  # e.g. the connection needs re-authorisation
-                return JobResult("failed", error=str(exc))
+    try:
+        with _organisation(connection_id, task_id, settings, engine) as ctx:
+            run = run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
             return JobResult(run.outcome, {"run_id": run.id, "counts": run.counts}, error=run.error)
+    except PassAlreadyRunning as exc:
+        return JobResult("skipped", error=str(exc))
+    except XeroError as exc:  # e.g. the connection needs re-authorisation
+        return JobResult("failed", error=str(exc))

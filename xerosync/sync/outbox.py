@@ -9,6 +9,7 @@ the next routine pass, which also re-derives fingerprints for rows written aroun
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -132,10 +133,36 @@ def mark_all_saved(
     return marked
 
 
+DOUBT_SECONDS = 900.0
+"""How long a write whose answer was lost may still land in Xero (far beyond any timeout)."""
+
+
+def note_sending(link: XeroLink, fingerprint_: str) -> None:
+    """Put a write on record before it is sent: it stays *in doubt* until Xero confirms it."""
+    link.sent_fingerprints = [*(link.sent_fingerprints or []), [fingerprint_, time.time()]][-10:]
+
+
+def note_confirmed(link: XeroLink, fingerprint_: str) -> None:
+    """Xero answered the write of this version: it is no longer in doubt."""
+    if link.sent_fingerprints:
+        link.sent_fingerprints = [e for e in link.sent_fingerprints if e[0] != fingerprint_]
+
+
+def writes_in_doubt(link: XeroLink) -> bool:
+    """A recent write of this record got no answer: Xero may still apply it, late."""
+    horizon = time.time() - DOUBT_SECONDS
+    return any(at >= horizon for _fp, at in link.sent_fingerprints or [])
+
+
+def forget_doubts(link: XeroLink) -> None:
+    link.sent_fingerprints = None
+
+
 def mark_in_sync(
     link: XeroLink, xero_id: str, pushed: str, xero_updated_at: datetime | None = None
 ) -> None:
     """Xero now holds exactly what `pushed` fingerprints (after a push or an import)."""
+    note_confirmed(link, pushed)
     link.xero_id = xero_id
     link.fingerprint = link.pushed_fingerprint = pushed
     link.status = LinkStatus.SYNCED.value

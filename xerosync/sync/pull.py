@@ -98,6 +98,17 @@ def _settle_conflict(
     """Both sides changed: the most recent change wins, a tie goes to Xero. Recorded."""
     crm_wins = crm_changed is not None and (xero_changed is None or crm_changed > xero_changed)
     winner = "crm" if crm_wins else "xero"
+    _record_conflict(ctx, link, winner, crm_changed, xero_changed)
+    return winner
+
+
+def _record_conflict(
+    ctx: OrgContext,
+    link: XeroLink,
+    winner: str,
+    crm_changed: datetime | None,
+    xero_changed: datetime | None,
+) -> None:
     ctx.session.add(
         SyncConflict(
             connection_id=ctx.connection.id,
@@ -109,7 +120,6 @@ def _settle_conflict(
             xero_changed_at=xero_changed,
         )
     )
-    return winner
 
 
 def _seen_newer(link: XeroLink, updated: datetime | None) -> bool:
@@ -127,6 +137,16 @@ def _apply_linked(
     """Bring a linked record up to Xero's version (unless the CRM's newer change wins)."""
     if not _seen_newer(link, updated):
         counts["unchanged"] += 1
+        return
+    if outbox.writes_in_doubt(link):
+        # A write of ours got no answer and may have landed late, over a newer one: what
+        # Xero shows may be the CRM's own old version. The CRM's current one is sent again.
+        counts["conflicts"] += 1
+        _record_conflict(ctx, link, "crm", record.updated_at, updated)
+        link.pushed_fingerprint = None
+        link.xero_updated_at = updated
+        outbox.forget_doubts(link)
+        outbox.note_current(link, outbox.desired_fingerprint(record))
         return
     if _changed_in_crm(link):
         counts["conflicts"] += 1

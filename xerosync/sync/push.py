@@ -14,6 +14,7 @@ that item instead of duplicating it.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,6 +150,24 @@ def _link_by_name(ctx: OrgContext, link: XeroLink, name: str, priority: str) -> 
     return True
 
 
+def _fresh() -> str:
+    """An Idempotency-Key of its own for an update.
+
+    Updates are idempotent by content, so a repeat does no harm; a key derived from the
+    content would instead make Xero *replay* an earlier answer without applying the write
+    when the same version must be sent again (after a late, older write overwrote it).
+    Creates keep the content-derived key: their repeat would duplicate the record.
+    """
+    return f"xerosync-update-{uuid.uuid4().hex}"
+
+
+def _before_write(ctx: OrgContext, batch: Sequence[tuple[Any, XeroLink, str]]) -> None:
+    """Put on record the versions about to be written, before the write can happen."""
+    for _record, link, current in batch:
+        outbox.note_sending(link, current)
+    ctx.session.commit()
+
+
 def _link_existing(
     ctx: OrgContext, link: XeroLink, customer: Customer, result: ElementResult, priority: str
 ) -> bool:
@@ -219,8 +238,11 @@ def push_customers(
 
     for batch in _chunks(updates):
         payloads = [contact_update(c, str(link.xero_id)) for c, link, _ in batch]
+        _before_write(ctx, batch)
         with audit.writing("contact", [c.id for c, _, _ in batch]):
-            results = ctx.client.save("Contacts", payloads, method="POST", priority=priority)
+            results = ctx.client.save(
+                "Contacts", payloads, method="POST", priority=priority, idempotency_key=_fresh()
+            )
         for (_customer, link, current), result in zip(batch, results, strict=True):
             if result.ok:
                 outbox.mark_in_sync(
@@ -260,8 +282,11 @@ def push_products(
 
     for batch in _chunks(due):
         payloads = [item_payload(p, link.xero_id) for p, link, _ in batch]
+        _before_write(ctx, batch)
         with audit.writing("item", [p.id for p, _, _ in batch]):
-            results = ctx.client.save("Items", payloads, method="POST", priority=priority)
+            results = ctx.client.save(
+                "Items", payloads, method="POST", priority=priority, idempotency_key=_fresh()
+            )
         for (_product, link, current), result in zip(batch, results, strict=True):
             if result.ok and result.id:
                 new = link.xero_id is None
