@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bench import _support as support
@@ -98,8 +99,16 @@ def _child() -> None:
     connection_id = int(os.environ["BENCH_CONNECTION_ID"])
     baseline = support.current_rss_mb()
     started = time.perf_counter()
-    result = jobs.routine_pass_for(connection_id)
+    rss_by_page: list[tuple[str, float, float]] = []
+    result = jobs.routine_pass_for(
+        connection_id,
+        on_page=lambda stream, _rows: rss_by_page.append(
+            (stream, support.current_rss_mb(), support.peak_rss_mb())
+        ),
+    )
     wall = time.perf_counter() - started
+    if os.environ.get("BENCH_RSS_TRACE"):
+        Path(os.environ["BENCH_RSS_TRACE"]).write_text(json.dumps(rss_by_page))
     counts = result.detail.get("counts", {})
     print(
         json.dumps(
