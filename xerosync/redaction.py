@@ -39,6 +39,13 @@ SECRET_KEYS = frozenset(
         "flower_password",
     }
 )
+_SECRET_KEYS_NORMAL = frozenset(k.replace("-", "_") for k in SECRET_KEYS)
+
+
+def _normal_key(key: str) -> str:
+    return key.lower().replace("-", "_")
+
+
 _PATTERNS = (
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),
@@ -80,9 +87,7 @@ def scrub_text(text: str) -> str:
 
 def scrub(value: Any, key: str | None = None) -> Any:
     """A copy of `value` (dicts, lists, text) with every secret replaced."""
-    if key is not None and key.lower().replace("-", "_") in SECRET_KEYS | {
-        k.replace("-", "_") for k in SECRET_KEYS
-    }:
+    if key is not None and _normal_key(key) in _SECRET_KEYS_NORMAL:
         return FILTERED if value not in (None, "") else value
     if isinstance(value, str):
         return scrub_text(value)
