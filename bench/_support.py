@@ -11,7 +11,6 @@ template ledger nominated with `xerosync template`.
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -55,14 +54,7 @@ def exit_cleanly_on_sigterm() -> None:
 
 def peak_rss_of(pid: int) -> float:
     """Another process's peak RSS so far (VmHWM), in MiB; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _status_mb("VmHWM", pid)
 
 
 def free_port() -> int:
@@ -234,17 +226,30 @@ def set_up_organisation(env: Mapping[str, str], cwd: Path) -> int:
         engine.dispose()
 
 
+def _status_mb(field: str, pid: int | str = "self") -> float:
+    """A memory line of /proc/PID/status in MiB (the kernel reports KiB); 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size so far, in MiB.
+
+    VmHWM, not `getrusage().ru_maxrss`: Linux carries ru_maxrss across fork and exec, so a
+    child started by a parent that once held a lot reports the parent's peak as its own
+    (the import bench's parent holds every generated invoice to count them). VmHWM belongs
+    to the address space, which exec replaces."""
+    return _status_mb("VmHWM")
 
 
 def current_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return _status_mb("VmRSS")
 
 
 def api_calls(log: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
