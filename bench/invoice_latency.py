@@ -10,8 +10,10 @@ minute budget used in the complete windows while the backlog existed.
 
 Layouts: **separate** (the Procfile's: `xerosync worker invoices` and `xerosync worker sync`,
 each a real Celery worker process) and **shared** (two workers, each consuming both queues).
-Beat is played by this script: a `run_pass_for` task every `--pass-interval` seconds, with
-`expires`, as beat's schedule entry does.
+Beat is played by this script: a `run_pass_for` task every `--pass-interval` seconds (default:
+production's 300 s, time-scaled like the minute), with `expires`, as beat's schedule entry
+does. A pass cut short by the rate budget sends its own continuation for when the budget
+opens again; that, not beat, is what works through the backlog.
 
     .venv/bin/python -m bench.invoice_latency
     .venv/bin/python -m bench.invoice_latency --minute-seconds 15 --latency-ms 200
@@ -25,6 +27,7 @@ stops by itself after `--max-seconds`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -55,7 +58,10 @@ class Settings:
     order_seconds: float | None = None
     """Orders arrive uniformly at random over this many seconds; default: the backlog's
     expected length (customers / 50 writes at the routine share of the minute)."""
-    pass_interval: float = 2.0
+    pass_interval: float | None = None
+    """Seconds between beat's ticks; default: the production 300 s, time-scaled like the
+    minute (50 s for a 10-s minute). A pass cut short by the budget sends its own
+    continuation, so the backlog does not wait for the next tick."""
     concurrency: int = 2
     layouts: tuple[str, ...] = LAYOUTS
     database: str = "postgres"
@@ -82,6 +88,12 @@ class Settings:
             minute_seconds=self.minute_seconds,
             invoice_share=self.invoice_share,
         )
+
+    @property
+    def beat_interval(self) -> float:
+        if self.pass_interval is not None:
+            return self.pass_interval
+        return 300 * self.minute_seconds / 60
 
     @property
     def arrival_seconds(self) -> float:
@@ -244,10 +256,10 @@ def _invoiced(conn: Any, order_ids: list[int]) -> int:
 
 
 def _drive(
-    s: Settings, connection_id: int, order_ids: list[int], control: Any
+    s: Settings, connection_id: int, order_ids: list[int]
 ) -> tuple[dict[int, float], float, float | None, int]:
-    """Passes every pass_interval, orders at random moments; stops when every order has its
-    invoice and the backlog is gone, or at max_seconds. Returns the .delay() times."""
+    """Beat's ticks every beat_interval, orders at random moments; stops when every order has
+    its invoice and the backlog is gone, or at max_seconds. Returns the .delay() times."""
     from sqlalchemy.orm import Session
 
     from xerosync.db import get_engine
@@ -262,13 +274,14 @@ def _drive(
     next_pass = start
     backlog_end: float | None = None
     engine = get_engine()
-    control.clear_requests()
+    # The request log is kept from the reset on: the sandbox opens a minute window with the
+    # first call after the last one closed, so the windows are rebuilt from the first call.
     with engine.connect() as conn, Session(engine) as session:
         while True:
             now = time.time()
             if now >= next_pass and backlog_end is None:
-                run_pass_for.apply_async((connection_id,), expires=s.pass_interval)
-                next_pass += s.pass_interval
+                run_pass_for.apply_async((connection_id,), expires=s.beat_interval)
+                next_pass += s.beat_interval
             while schedule and schedule[0][0] <= now:
                 _, order_id = schedule.pop(0)
                 order = session.get_one(Order, order_id)
@@ -316,6 +329,26 @@ def _windows(log: list[dict[str, Any]], s: Settings, start: float, end: float) -
     return windows
 
 
+def _dump(layout: str, log: list[dict[str, Any]], database_url: str) -> None:
+    """With BENCH_DUMP=DIR: the sandbox's request log and the passes (sync_runs) as JSON,
+    to see where a window's calls went."""
+    target = os.environ.get("BENCH_DUMP")
+    if not target:
+        return
+    folder = Path(target)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{layout}-requests.json").write_text(json.dumps(log, default=str))
+    from xerosync.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            runs = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM sync_runs"))]
+    finally:
+        engine.dispose()
+    (folder / f"{layout}-passes.json").write_text(json.dumps(runs, default=str))
+
+
 def _measure(s: Settings, layout: str, control: Any, work: Path) -> Result:
     with support.database(s.database, work) as database_url, support.redis_database(
         s.redis_db
@@ -338,7 +371,7 @@ def _measure(s: Settings, layout: str, control: Any, work: Path) -> Result:
             XERO_CONCURRENT_LIMIT=s.concurrent_limit,
             XERO_MINUTE_SECONDS=s.minute_seconds,
             INVOICE_RESERVED_SHARE=s.invoice_share,
-            SYNC_INTERVAL_SECONDS=max(1, round(s.pass_interval)),
+            SYNC_INTERVAL_SECONDS=max(1, round(s.beat_interval)),
         )
         connection_id = support.set_up_organisation(env, work)
         support.xerosync_cli(env, work, "sync")  # the first pass: Xero's customers come in
@@ -352,9 +385,7 @@ def _measure(s: Settings, layout: str, control: Any, work: Path) -> Result:
             procs = _start_workers(s, layout, env, work)
             _wait_for_workers(app, len(procs), procs)
             control.config(latency_ms=s.latency_ms)
-            confirmed, start, backlog_end, pending_left = _drive(
-                s, connection_id, order_ids, control
-            )
+            confirmed, start, backlog_end, pending_left = _drive(s, connection_id, order_ids)
             elapsed = time.time() - start
         finally:
             for proc in procs:
@@ -362,6 +393,7 @@ def _measure(s: Settings, layout: str, control: Any, work: Path) -> Result:
             os.environ.clear()
             os.environ.update(saved)
         log = control.requests()
+        _dump(layout, log, database_url)
         invoices = [
             i for i in control.records("Invoices") if "/crm/orders/" in str(i.get("Url") or "")
         ]
@@ -405,8 +437,9 @@ def print_settings(s: Settings) -> None:
         f"day={s.day_limit} concurrent={s.concurrent_limit}, minute = {s.minute_seconds:g}s "
         f"(sandbox minute_seconds = XERO_MINUTE_SECONDS); invoice share {s.invoice_share:g} "
         f"({s.reserved}/minute reserved, {s.routine_open} open to routine work); sandbox "
-        f"latency {s.latency_ms} ms; a pass enqueued every {s.pass_interval:g}s while the "
-        f"backlog lasts; worker concurrency {s.concurrency} (prefork); database {s.database}; "
+        f"latency {s.latency_ms} ms; beat's pass enqueued every {s.beat_interval:g}s while the "
+        f"backlog lasts (a pass cut short by the budget sends its own continuation); "
+        f"worker concurrency {s.concurrency} (prefork); database {s.database}; "
         f"Redis DB {s.redis_db}; each layout stops after {s.max_seconds:g}s",
         flush=True,
     )
@@ -470,7 +503,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=defaults.latency_ms)
     parser.add_argument("--order-seconds", type=float, default=None,
                         help="spread the orders over this many seconds")  # fmt: skip
-    parser.add_argument("--pass-interval", type=float, default=defaults.pass_interval)
+    parser.add_argument("--pass-interval", type=float, default=None,
+                        help="seconds between beat's ticks (default: 300 s, time-scaled)")
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
     parser.add_argument("--layouts", default=",".join(LAYOUTS))
     parser.add_argument("--database", choices=("sqlite", "postgres"), default=defaults.database)

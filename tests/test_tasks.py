@@ -88,3 +88,34 @@ def test_beats_task_fans_out_a_pass_per_organisation(
     assert run.outcome == "ok", run.error
     assert run.connection_id == env.connection_id
     assert run.counts and run.counts["contacts"]["created"] > 0
+
+
+def test_a_pass_cut_short_by_the_budget_sends_its_own_continuation(
+    xerosync_env: XerosyncEnv, celery_worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xerosync.models import SyncRun
+    from xerosync.settings import get_settings
+    from xerosync.tasks import run_pass_for
+
+    env = xerosync_env
+    monkeypatch.setenv("XERO_MINUTE_LIMIT", "10")  # 7 calls a 2-s "minute" for routine work
+    monkeypatch.setenv("XERO_MINUTE_SECONDS", "2")
+    get_settings.cache_clear()
+    env.sandbox.control.config(minute_limit=10, minute_seconds=2)
+    with env.session() as session:
+        session.add_all(
+            Customer(connection_id=env.connection_id, name=f"Resumed {n:03}") for n in range(200)
+        )
+        session.commit()
+    run_pass_for.delay(env.connection_id)  # one tick; nothing else sends a pass
+
+    def finished() -> list[SyncRun]:
+        """passes until one finishes the work"""
+        with env.session() as session:
+            runs = list(session.scalars(select(SyncRun).order_by(SyncRun.id)))
+        return runs if runs and runs[-1].outcome == "ok" else []
+
+    runs = eventually(finished, timeout=60)
+    assert len(runs) >= 2 and {r.outcome for r in runs[:-1]} == {"interrupted"}
+    names = [c["Name"] for c in env.contacts() if str(c["Name"]).startswith("Resumed")]
+    assert len(names) == len(set(names)) == 200

@@ -122,6 +122,7 @@ class Settings:
     XERO_MINUTE_SECONDS: float
     INVOICE_RESERVED_SHARE: float
     XERO_TIMEOUT_SECONDS: float
+    PASS_WRITES_IN_FLIGHT: int
 
     DELIVERY_ACCOUNT_CODE: str
     DELIVERY_TAX_TYPE: str
@@ -159,7 +160,10 @@ class Settings:
 
 # name -> (parser, default); a default of None means "not set", and the parser is not run.
 _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
-    "DATABASE_URL": (_url(("sqlite", "postgresql", "postgresql+psycopg")), "sqlite:///var/xerosync.db"),
+    "DATABASE_URL": (
+        _url(("sqlite", "postgresql", "postgresql+psycopg")),
+        "sqlite:///var/xerosync.db",
+    ),
     "REDIS_URL": (_url(("redis", "rediss", "unix")), "redis://127.0.0.1:6379/0"),
     "CELERY_BROKER_URL": (_url(("redis", "rediss", "amqp", "pyamqp", "memory")), ""),
     "BROKER_VISIBILITY_TIMEOUT": (_positive_int, "3600"),
@@ -182,6 +186,7 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "XERO_MINUTE_SECONDS": (_positive_float, "60"),
     "INVOICE_RESERVED_SHARE": (_share, "0.2"),
     "XERO_TIMEOUT_SECONDS": (_positive_float, "30"),
+    "PASS_WRITES_IN_FLIGHT": (_positive_int, "3"),
     "DELIVERY_ACCOUNT_CODE": (_text, "200"),
     "DELIVERY_TAX_TYPE": (_text, "OUTPUT"),
     "DELIVERY_ITEM_CODE": (_optional_text, None),

@@ -66,6 +66,15 @@ def run_routine_pass(self: Task) -> dict[str, Any]:
 
 @app.task(bind=True, shared=False, name="xerosync.tasks.run_pass_for")
 def run_pass_for(self: Task, connection_id: int, full: bool = False) -> dict[str, Any]:
-    """The routine pass of one organisation (does nothing if one is already running)."""
+    """The routine pass of one organisation (does nothing if one is already running).
+
+    Cut short by a rate limit, it sends its continuation for when the budget opens again: a
+    new task (not a retry, which would inherit beat's `expires`), an ordinary pass that
+    resumes from the committed cursors and the outbox.
+    """
     result = jobs.routine_pass_for(int(connection_id), full=full, task_id=self.request.id)
-    return {"status": result.status, "detail": result.detail, "error": result.error}
+    detail = dict(result.detail)
+    if result.retry_in is not None:
+        run_pass_for.apply_async((int(connection_id),), countdown=result.retry_in)
+        detail["resumes_in_seconds"] = round(result.retry_in, 3)
+    return {"status": result.status, "detail": detail, "error": result.error}

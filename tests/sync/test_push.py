@@ -210,3 +210,62 @@ def test_an_existing_contact_with_the_same_email_is_linked(xerosync_env: Xerosyn
     assert link(env, LinkKind.CONTACT, customer_id).xero_id == marine["ContactID"]
     assert len(env.contacts()) == before
     assert contact(env, marine["ContactID"])["Name"] == "Marine Systems Pty"
+
+
+def test_batches_in_flight_together_are_each_recorded_against_their_customers(
+    xerosync_env: XerosyncEnv,
+) -> None:
+    from xerosync.models import XeroWrite
+
+    env = xerosync_env
+    assert env.settings.PASS_WRITES_IN_FLIGHT > 1
+    env.sandbox.control.config(latency_ms=50)  # answers take a while, as Xero's do
+    with env.session() as session:
+        session.add_all(
+            Customer(connection_id=env.connection_id, name=f"Parallel Customer {n:03}")
+            for n in range(180)
+        )
+        session.commit()
+    with env.session() as session:
+        report = push_pending(env.context(session))["contacts"]
+        session.commit()
+    assert report.created == 180
+    names = [c["Name"] for c in env.contacts() if str(c["Name"]).startswith("Parallel")]
+    assert len(names) == len(set(names)) == 180
+    with env.session() as session:
+        writes = list(session.scalars(select(XeroWrite).where(XeroWrite.method == "PUT")))
+        by_id = {c.id: c.name for c in session.scalars(select(Customer))}
+        links = list(session.scalars(select(XeroLink).where(XeroLink.kind == "contact")))
+    assert len(writes) == 4  # 50 + 50 + 50 + 30
+    for write in writes:  # the audit context reached the sending threads
+        sent = [c["Name"] for c in write.request_body["Contacts"]]
+        assert sent == [by_id[i] for i in write.local_ids]
+    assert all(link.status == LinkStatus.SYNCED.value for link in links)
+
+
+def test_a_failed_batch_among_several_leaves_only_its_customers_pending(
+    xerosync_env: XerosyncEnv,
+) -> None:
+    from xerosync.xero.errors import ServerError
+
+    env = xerosync_env
+    with env.session() as session:
+        session.add_all(
+            Customer(connection_id=env.connection_id, name=f"Outage Customer {n:03}")
+            for n in range(150)
+        )
+        session.commit()
+    env.sandbox.control.add_fault("error", status=503, method="PUT", path="/api.xro/2.0/Contacts")
+    with env.session() as session, pytest.raises(ServerError):
+        push_pending(env.context(session))
+    with env.session() as session:
+        statuses = list(
+            session.scalars(select(XeroLink.status).where(XeroLink.kind == "contact"))
+        )
+    assert statuses.count(LinkStatus.PENDING.value) == 50  # the refused batch, no more
+    with env.session() as session:
+        report = push_pending(env.context(session))["contacts"]
+        session.commit()
+    assert report.created == 50
+    names = [c["Name"] for c in env.contacts() if str(c["Name"]).startswith("Outage")]
+    assert len(names) == len(set(names)) == 150

@@ -287,3 +287,57 @@ def test_a_late_applied_old_write_is_put_right_by_the_next_pass(
         assert session.get_one(Customer, customer_id).email == "new@late.example"
         [conflict] = session.scalars(select(SyncConflict)).all()
         assert conflict.winner == "crm"
+
+
+def test_a_pass_cut_short_by_the_minute_budget_says_when_to_resume(
+    xerosync_env: XerosyncEnv,
+) -> None:
+    import dataclasses
+    import time
+
+    env = xerosync_env
+    # 10 calls a 2-second "minute" (Xero's and ours): 2 kept for invoices and 1 never spent
+    # leave 7 for routine work; pushing 150 customers after the first import takes more.
+    env.sandbox.control.config(minute_limit=10, minute_seconds=2)
+    tight = dataclasses.replace(env.settings, XERO_MINUTE_LIMIT=10, XERO_MINUTE_SECONDS=2.0)
+    assert jobs.routine_pass_for(env.connection_id, settings=tight).status == "ok"
+    with env.session() as session:
+        session.add_all(
+            Customer(connection_id=env.connection_id, name=f"Backlog {n:03}") for n in range(150)
+        )
+        session.commit()
+    results = [jobs.routine_pass_for(env.connection_id, settings=tight)]
+    assert results[0].status == "interrupted"
+    while results[-1].status == "interrupted" and len(results) < 10:
+        resume_in = results[-1].retry_in
+        assert resume_in is not None and 0 < resume_in <= 2
+        time.sleep(resume_in)  # what the task's continuation does, through the broker
+        results.append(jobs.routine_pass_for(env.connection_id, settings=tight))
+    assert results[-1].status == "ok", [r.error for r in results]
+    assert sum(r.detail["counts"].get("push", {}).get("contacts", {}).get("created", 0)
+               for r in results) == 150  # fmt: skip
+    names = [c["Name"] for c in env.contacts() if str(c["Name"]).startswith("Backlog")]
+    assert len(names) == len(set(names)) == 150
+    assert env.sandbox.control.requests(path=API) and not [
+        r for r in env.sandbox.control.requests(path=API) if r["status"] == 429
+    ]
+
+
+def test_a_wait_longer_than_the_broker_holds_a_task_is_left_to_the_next_tick(
+    xerosync_env: XerosyncEnv,
+) -> None:
+    import dataclasses
+
+    env = xerosync_env
+    env.sandbox.control.config(minute_limit=10, minute_seconds=60)
+    brief_broker = dataclasses.replace(
+        env.settings, XERO_MINUTE_LIMIT=10, BROKER_VISIBILITY_TIMEOUT=10
+    )
+    with env.session() as session:
+        session.add_all(
+            Customer(connection_id=env.connection_id, name=f"Backlog {n:03}") for n in range(400)
+        )
+        session.commit()
+    result = jobs.routine_pass_for(env.connection_id, settings=brief_broker)
+    assert result.status == "interrupted"
+    assert result.retry_in is None  # about a minute away, longer than 10 s: beat's next pass

@@ -117,6 +117,14 @@ class OrgContext:
             item_code=s.DELIVERY_ITEM_CODE,
         )
 
+    @property
+    def writes_in_flight(self) -> int:
+        """Write batches a push may keep in flight: the setting, within the in-flight
+        permits routine work may hold (the rest are the invoices' reserve)."""
+        wanted = self.settings.PASS_WRITES_IN_FLIGHT
+        budget = self.client.budget
+        return max(1, min(wanted, budget.limits.routine_concurrent if budget else wanted))
+
     def template(self, priority: str) -> TemplateDefaults | None:
         """The template ledger's defaults, read from Xero once per unit of work."""
         if not self._template_loaded:

@@ -195,11 +195,23 @@ def routine_pass_for(
     engine: Engine | None = None,
     on_page: Callable[[str, int], None] | None = None,
 ) -> JobResult:
-    """Run the routine pass of one organisation, unless one is already running."""
+    """Run the routine pass of one organisation, unless one is already running.
+
+    A pass cut short by a rate limit says when to resume (`retry_in`: when the budget opens
+    again), so a backlog is worked through window after window, not once per beat interval.
+    A wait longer than the broker may hold a task is left to the next scheduled pass.
+    """
     try:
         with _organisation(connection_id, task_id, settings, engine) as ctx:
-            run = run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
-            return JobResult(run.outcome, {"run_id": run.id, "counts": run.counts}, error=run.error)
+            done = run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
+            run, resume_in = done.run, done.resume_in
+            limit = ctx.settings.BROKER_VISIBILITY_TIMEOUT * 0.9
+            return JobResult(
+                run.outcome,
+                {"run_id": run.id, "counts": run.counts},
+                retry_in=resume_in if resume_in is not None and resume_in <= limit else None,
+                error=run.error,
+            )
     except PassAlreadyRunning as exc:
         return JobResult("skipped", error=str(exc))
     except XeroError as exc:  # e.g. the connection needs re-authorisation

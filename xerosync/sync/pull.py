@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow.exceptions import MarshmallowError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select
 
 from xerosync.mapping.contacts import CONTACT_NUMBER_PREFIX, customer_fields
 from xerosync.mapping.invoices import credit_note_fields, invoice_fields, line_fields
@@ -162,24 +162,45 @@ def _apply_linked(
 
 # -- contacts ------------------------------------------------------------------------------
 class UnlinkedCustomers:
-    """The organisation's CRM customers with no Xero contact yet, indexed for matching a
-    contact to one of them (our ContactNumber, then email, then exact name).
+    """The CRM customers with no Xero contact yet that some of `contacts` may be (our
+    ContactNumber, then email, then exact name), indexed for matching.
 
-    One query per page; on a first import there are none, so matching costs nothing.
+    One query per page, asking only for the page's numbers, emails and names: a backlog of
+    thousands of customers waiting for their first push costs a page nothing, and a page
+    whose contacts are all linked already (the pass reading back its own pushes) no query.
     """
 
-    def __init__(self, ctx: OrgContext) -> None:
+    def __init__(self, ctx: OrgContext, contacts: Iterable[Mapping[str, Any]]) -> None:
+        self.by_id: dict[int, Customer] = {}
+        self.by_email: dict[str, Customer] = {}
+        self.by_name: dict[str, Customer] = {}
+        numbers, emails, names = set(), set(), set()
+        for contact in contacts:
+            number = OWN_CONTACT_NUMBER.match(str(contact.get("ContactNumber") or ""))
+            if number:
+                numbers.add(int(number.group(1)))
+            email = str(contact.get("EmailAddress") or "").strip().lower()
+            if email:
+                emails.add(email)
+            names.add(str(contact.get("Name") or ""))
+        if not names:
+            return
         linked = select(XeroLink.local_id).where(
             XeroLink.connection_id == ctx.connection.id,
             XeroLink.kind == LinkKind.CONTACT.value,
             XeroLink.xero_id.is_not(None),
         )
-        self.by_id: dict[int, Customer] = {}
-        self.by_email: dict[str, Customer] = {}
-        self.by_name: dict[str, Customer] = {}
         for customer in ctx.session.scalars(
             select(Customer)
-            .where(Customer.connection_id == ctx.connection.id, Customer.id.not_in(linked))
+            .where(
+                Customer.connection_id == ctx.connection.id,
+                Customer.id.not_in(linked),
+                or_(
+                    Customer.id.in_(sorted(numbers)),
+                    func.lower(func.trim(Customer.email)).in_(sorted(emails)),
+                    Customer.name.in_(sorted(names)),
+                ),
+            )
             .order_by(Customer.id)
         ):
             self.by_id[customer.id] = customer
@@ -213,7 +234,14 @@ def _by_id(ctx: OrgContext, model: type[Any], ids: Iterable[int]) -> dict[int, A
 def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Counts) -> None:
     links = _links(ctx, LinkKind.CONTACT, (c.get("ContactID") or "" for c in contacts))
     customers = _by_id(ctx, Customer, (link.local_id for link in links.values()))
-    unlinked = UnlinkedCustomers(ctx)
+    unlinked = UnlinkedCustomers(
+        ctx,
+        (
+            c
+            for c in contacts
+            if (link := links.get(str(c["ContactID"]))) is None or link.local_id not in customers
+        ),
+    )
     created: list[tuple[Customer, str, datetime | None]] = []
     for contact in contacts:
         xero_id = str(contact["ContactID"])

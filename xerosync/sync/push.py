@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy import func, or_, select
 from xerosync.mapping.contacts import contact_number, contact_update, new_contact
 from xerosync.mapping.items import item_payload
 from xerosync.models import Customer, LinkKind, LinkStatus, Product, XeroLink, utcnow
-from xerosync.sync import audit, outbox, outcomes
+from xerosync.sync import audit, outbox, outcomes, pipeline
 from xerosync.sync.context import OrgContext
 from xerosync.xero import codec
 from xerosync.xero.client import MAX_BATCH, ElementResult
@@ -83,19 +83,31 @@ class LinkedContacts:
         names = sorted({c.name.strip() for c in customers if c.name and c.name.strip()})
         if not emails and not names:
             return
-        rows = ctx.session.execute(
-            select(XeroLink, Customer.email, Customer.name)
-            .join(Customer, Customer.id == XeroLink.local_id)
+        # Two single-table queries, not a join: on freshly loaded tables (no statistics yet)
+        # PostgreSQL planned the join as a nested loop over every link (seconds per batch).
+        candidates = {
+            customer_id: (email, name)
+            for customer_id, email, name in ctx.session.execute(
+                select(Customer.id, Customer.email, Customer.name).where(
+                    Customer.connection_id == ctx.connection.id,
+                    or_(func.lower(Customer.email).in_(emails), Customer.name.in_(names)),
+                )
+            )
+        }
+        if not candidates:
+            return
+        links = ctx.session.scalars(
+            select(XeroLink)
             .where(
                 XeroLink.connection_id == ctx.connection.id,
                 XeroLink.kind == LinkKind.CONTACT.value,
+                XeroLink.local_id.in_(sorted(candidates)),
                 XeroLink.xero_id.is_not(None),
-                Customer.connection_id == ctx.connection.id,
-                or_(func.lower(Customer.email).in_(emails), Customer.name.in_(names)),
             )
             .order_by(XeroLink.local_id)
         )
-        for link, email, name in rows:
+        for link in links:
+            email, name = candidates[link.local_id]
             if email and email.strip():
                 self.by_email.setdefault(email.strip().lower(), link)
             if name and name.strip():
@@ -168,6 +180,47 @@ def _before_write(ctx: OrgContext, batch: Sequence[tuple[Any, XeroLink, str]]) -
     ctx.session.commit()
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One write batch, built on the session's thread: its rows and the plain data sent."""
+
+    rows: Sequence[tuple[Any, XeroLink, str]]
+    """(CRM record, its link, the fingerprint being sent) per element."""
+    ids: list[int]
+    payloads: list[dict[str, Any]]
+
+
+def _send(
+    ctx: OrgContext, resource: str, method: str, priority: str, *, fresh_keys: bool
+) -> Callable[[Outgoing], list[ElementResult]]:
+    """The call for one batch. It touches no database row, so it may run on any thread."""
+    kind = audit.KINDS[resource]
+
+    def send(out: Outgoing) -> list[ElementResult]:
+        with audit.writing(kind, out.ids):
+            return ctx.client.save(
+                resource,
+                out.payloads,
+                method=method,
+                priority=priority,
+                idempotency_key=_fresh() if fresh_keys else None,
+            )
+
+    return send
+
+
+def _write_all(
+    ctx: OrgContext,
+    batches: Iterable[Outgoing],
+    count: int,
+    send: Callable[[Outgoing], list[ElementResult]],
+    apply: Callable[[Outgoing, list[ElementResult]], None],
+) -> None:
+    """Send `count` batches, several in flight when there are several (see pipeline)."""
+    width = min(count, ctx.writes_in_flight)
+    pipeline.send_batches(batches, send, apply, width=width)
+
+
 def _link_existing(
     ctx: OrgContext, link: XeroLink, customer: Customer, result: ElementResult, priority: str
 ) -> bool:
@@ -220,11 +273,17 @@ def push_customers(
         for customer, _link, _fp in creates:
             if customer.default_discount is None and template and template.discount:
                 customer.default_discount = template.discount
-        for batch in _chunks(creates):
-            payloads = [new_contact(c, template) for c, _, _ in batch]
-            with audit.writing("contact", [c.id for c, _, _ in batch]):
-                results = ctx.client.save("Contacts", payloads, method="PUT", priority=priority)
-            for (customer, link, current), result in zip(batch, results, strict=True):
+
+        def new_contacts() -> Iterator[Outgoing]:
+            for batch in _chunks(creates):
+                yield Outgoing(
+                    batch,
+                    [c.id for c, _, _ in batch],
+                    [new_contact(c, template) for c, _, _ in batch],
+                )
+
+        def created(out: Outgoing, results: list[ElementResult]) -> None:
+            for (customer, link, current), result in zip(out.rows, results, strict=True):
                 if result.ok and result.id:
                     outbox.mark_in_sync(link, result.id, current, _updated_at(result))
                     report.created += 1
@@ -234,16 +293,24 @@ def push_customers(
                 else:
                     outcomes.reject(link, result)
                     report.rejected += 1
-            ctx.session.commit()  # what Xero now holds is on record before the next batch
+            ctx.session.commit()  # what Xero now holds is on record
 
-    for batch in _chunks(updates):
-        payloads = [contact_update(c, str(link.xero_id)) for c, link, _ in batch]
-        _before_write(ctx, batch)
-        with audit.writing("contact", [c.id for c, _, _ in batch]):
-            results = ctx.client.save(
-                "Contacts", payloads, method="POST", priority=priority, idempotency_key=_fresh()
-            )
-        for (_customer, link, current), result in zip(batch, results, strict=True):
+        _write_all(
+            ctx,
+            new_contacts(),
+            len(_chunks(creates)),
+            _send(ctx, "Contacts", "PUT", priority, fresh_keys=False),
+            created,
+        )
+
+    def changed_contacts() -> Iterator[Outgoing]:
+        for batch in _chunks(updates):
+            payloads = [contact_update(c, str(link.xero_id)) for c, link, _ in batch]
+            _before_write(ctx, batch)
+            yield Outgoing(batch, [c.id for c, _, _ in batch], payloads)
+
+    def updated(out: Outgoing, results: list[ElementResult]) -> None:
+        for (_customer, link, current), result in zip(out.rows, results, strict=True):
             if result.ok:
                 outbox.mark_in_sync(
                     link, result.id or str(link.xero_id), current, _updated_at(result)
@@ -253,6 +320,14 @@ def push_customers(
                 outcomes.reject(link, result)
                 report.rejected += 1
         ctx.session.commit()
+
+    _write_all(
+        ctx,
+        changed_contacts(),
+        len(_chunks(updates)),
+        _send(ctx, "Contacts", "POST", priority, fresh_keys=True),
+        updated,
+    )
     ctx.session.flush()
     return report
 
@@ -280,14 +355,14 @@ def push_products(
         else:
             due.append((product, link, current))
 
-    for batch in _chunks(due):
-        payloads = [item_payload(p, link.xero_id) for p, link, _ in batch]
-        _before_write(ctx, batch)
-        with audit.writing("item", [p.id for p, _, _ in batch]):
-            results = ctx.client.save(
-                "Items", payloads, method="POST", priority=priority, idempotency_key=_fresh()
-            )
-        for (_product, link, current), result in zip(batch, results, strict=True):
+    def items() -> Iterator[Outgoing]:
+        for batch in _chunks(due):
+            payloads = [item_payload(p, link.xero_id) for p, link, _ in batch]
+            _before_write(ctx, batch)
+            yield Outgoing(batch, [p.id for p, _, _ in batch], payloads)
+
+    def saved(out: Outgoing, results: list[ElementResult]) -> None:
+        for (_product, link, current), result in zip(out.rows, results, strict=True):
             if result.ok and result.id:
                 new = link.xero_id is None
                 outbox.mark_in_sync(link, result.id, current, _updated_at(result))
@@ -299,6 +374,14 @@ def push_products(
                 outcomes.reject(link, result)
                 report.rejected += 1
         ctx.session.commit()
+
+    _write_all(
+        ctx,
+        items(),
+        len(_chunks(due)),
+        _send(ctx, "Items", "POST", priority, fresh_keys=True),
+        saved,
+    )
     ctx.session.flush()
     return report
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis.exceptions import LockError
@@ -43,7 +43,7 @@ from xerosync.sync.context import OrgContext, redis_client
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.pull import STREAMS_BY_NAME, forget_cursors, import_stream
 from xerosync.sync.push import push_pending
-from xerosync.xero.errors import ReauthorizationRequired, XeroError
+from xerosync.xero.errors import RateLimited, ReauthorizationRequired, XeroError
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +168,22 @@ def delete_voided_drafts(ctx: OrgContext) -> dict[str, int]:
     return counts
 
 
+@dataclass(frozen=True)
+class PassResult:
+    """A finished pass, and when to resume it if a rate limit cut it short."""
+
+    run: SyncRun
+    resume_in: float | None = None
+    """Seconds until the budget that stopped the pass opens again (None: not stopped by one)."""
+
+
 def run_pass(
     ctx: OrgContext,
     *,
     full: bool = False,
     task_id: str | None = None,
     on_page: Callable[[str, int], None] | None = None,
-) -> SyncRun:
+) -> PassResult:
     """One routine pass; raises PassAlreadyRunning if another holds the lock."""
     lock = pass_lock(ctx)
     if not lock.acquire():
@@ -185,6 +194,7 @@ def run_pass(
     run_id = run.id
     counts: dict[str, Any] = {}
     outcome, error = "ok", None
+    resume_in: float | None = None
     try:
         if full:
             forget_cursors(ctx)
@@ -204,6 +214,8 @@ def run_pass(
     except XeroError as exc:
         # Rate limit, outage: what was committed stays; the next pass resumes from the cursors.
         outcome, error = ("interrupted" if exc.retryable else "failed"), str(exc)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            resume_in = exc.retry_after
     except Exception as exc:
         outcome, error = "failed", f"{type(exc).__name__}: {exc}"
         raise
@@ -220,4 +232,4 @@ def run_pass(
         except LockError:  # the lease lapsed: nothing to give back
             log.warning("pass lock of %s had lapsed", ctx.connection.tenant_name)
     log.info("pass of %s: %s %s", ctx.connection.tenant_name, outcome, counts)
-    return finished
+    return PassResult(finished, resume_in)
