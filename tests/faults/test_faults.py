@@ -474,7 +474,11 @@ def test_nothing_lost_nothing_twice_through_faults_kills_and_a_redis_restart(
     assert not record.errors, record.errors
     assert record.killed_mid_write, "no invoice write was in flight to kill the worker in"
     assert record.redis_restarted
-    assert sum(record.faults.values()) > 100, report
+    # Faults are armed one per target and wait for matching traffic, so their number follows
+    # the traffic; what matters is that every kind struck, several times.
+    assert all(record.faults[kind] >= 5 for kind in ("error", "slow", "drop", "lost_response")), (
+        report
+    )
     assert not final.duplicate_invoices, f"orders invoiced twice: {final.duplicate_invoices}"
     assert not final.stray_invoices, f"{final.stray_invoices} invoices name no known order"
     assert not final.missing_invoices, (
