@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.fixtures.xerosync import XerosyncEnv
-from xerosync.models import Customer, LinkKind, LinkStatus, Product, XeroLink
+from xerosync.models import Customer, LinkKind, LinkStatus, Product, XeroLink, XeroWrite
 from xerosync.sync import outbox
 from xerosync.sync.push import push_customers, push_pending, push_products
+from xerosync.xero.errors import ServerError
 
 pytestmark = pytest.mark.integration
 outbox.install()
@@ -215,8 +216,6 @@ def test_an_existing_contact_with_the_same_email_is_linked(xerosync_env: Xerosyn
 def test_batches_in_flight_together_are_each_recorded_against_their_customers(
     xerosync_env: XerosyncEnv,
 ) -> None:
-    from xerosync.models import XeroWrite
-
     env = xerosync_env
     assert env.settings.PASS_WRITES_IN_FLIGHT > 1
     env.sandbox.control.config(latency_ms=50)  # answers take a while, as Xero's do
@@ -246,8 +245,6 @@ def test_batches_in_flight_together_are_each_recorded_against_their_customers(
 def test_a_failed_batch_among_several_leaves_only_its_customers_pending(
     xerosync_env: XerosyncEnv,
 ) -> None:
-    from xerosync.xero.errors import ServerError
-
     env = xerosync_env
     with env.session() as session:
         session.add_all(
@@ -259,9 +256,7 @@ def test_a_failed_batch_among_several_leaves_only_its_customers_pending(
     with env.session() as session, pytest.raises(ServerError):
         push_pending(env.context(session))
     with env.session() as session:
-        statuses = list(
-            session.scalars(select(XeroLink.status).where(XeroLink.kind == "contact"))
-        )
+        statuses = list(session.scalars(select(XeroLink.status).where(XeroLink.kind == "contact")))
     assert statuses.count(LinkStatus.PENDING.value) == 50  # the refused batch, no more
     with env.session() as session:
         report = push_pending(env.context(session))["contacts"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -239,7 +241,6 @@ def test_a_late_applied_old_write_is_put_right_by_the_next_pass(
     xerosync_env: XerosyncEnv,
 ) -> None:
     """A write whose answer was lost lands after a newer one: the CRM's version wins."""
-    import time
 
     from xerosync.models import LinkKind, XeroLink
     from xerosync.sync.push import push_customers
@@ -292,9 +293,6 @@ def test_a_late_applied_old_write_is_put_right_by_the_next_pass(
 def test_a_pass_cut_short_by_the_minute_budget_says_when_to_resume(
     xerosync_env: XerosyncEnv,
 ) -> None:
-    import dataclasses
-    import time
-
     env = xerosync_env
     # 10 calls a 2-second "minute" (Xero's and ours): 2 kept for invoices and 1 never spent
     # leave 7 for routine work; pushing 150 customers after the first import takes more.
@@ -326,8 +324,6 @@ def test_a_pass_cut_short_by_the_minute_budget_says_when_to_resume(
 def test_a_wait_longer_than_the_broker_holds_a_task_is_left_to_the_next_tick(
     xerosync_env: XerosyncEnv,
 ) -> None:
-    import dataclasses
-
     env = xerosync_env
     env.sandbox.control.config(minute_limit=10, minute_seconds=60)
     brief_broker = dataclasses.replace(

@@ -58,6 +58,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _max_countdown(settings: Settings) -> float:
+    """The longest wait a task may be sent back with: under the broker's visibility timeout,
+    past which an unacknowledged task would be delivered again."""
+    return settings.BROKER_VISIBILITY_TIMEOUT * 0.9
+
+
 def _connection(session: Session, connection_id: int) -> Connection:
     connection = session.get(Connection, connection_id)
     if connection is None:
@@ -104,7 +110,7 @@ def _after_error(
     attempt: int,
     settings: Settings,
 ) -> JobResult:
-    decision = decide(error, attempt, max_countdown=settings.BROKER_VISIBILITY_TIMEOUT * 0.9)
+    decision = decide(error, attempt, max_countdown=_max_countdown(settings))
     log.warning("%s #%s: %s -> %s", kind.value, record_id, error, decision.action.value)
     if decision.action is Action.RETRY:
         return JobResult("retry", retry_in=decision.seconds, error=str(error))
@@ -205,7 +211,7 @@ def routine_pass_for(
         with _organisation(connection_id, task_id, settings, engine) as ctx:
             done = run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
             run, resume_in = done.run, done.resume_in
-            limit = ctx.settings.BROKER_VISIBILITY_TIMEOUT * 0.9
+            limit = _max_countdown(ctx.settings)
             return JobResult(
                 run.outcome,
                 {"run_id": run.id, "counts": run.counts},

@@ -161,6 +161,12 @@ def _apply_linked(
 
 
 # -- contacts ------------------------------------------------------------------------------
+def _own_number(contact: Mapping[str, Any]) -> int | None:
+    """The CRM customer id in a ContactNumber xerosync set (`CRM-<id>`), if it is one."""
+    number = OWN_CONTACT_NUMBER.match(str(contact.get("ContactNumber") or ""))
+    return int(number.group(1)) if number else None
+
+
 class UnlinkedCustomers:
     """The CRM customers with no Xero contact yet that some of `contacts` may be (our
     ContactNumber, then email, then exact name), indexed for matching.
@@ -174,11 +180,13 @@ class UnlinkedCustomers:
         self.by_id: dict[int, Customer] = {}
         self.by_email: dict[str, Customer] = {}
         self.by_name: dict[str, Customer] = {}
-        numbers, emails, names = set(), set(), set()
+        numbers: set[int] = set()
+        emails: set[str] = set()
+        names: set[str] = set()
         for contact in contacts:
-            number = OWN_CONTACT_NUMBER.match(str(contact.get("ContactNumber") or ""))
-            if number:
-                numbers.add(int(number.group(1)))
+            number = _own_number(contact)
+            if number is not None:
+                numbers.add(number)
             email = str(contact.get("EmailAddress") or "").strip().lower()
             if email:
                 emails.add(email)
@@ -210,10 +218,10 @@ class UnlinkedCustomers:
 
     def take(self, contact: Mapping[str, Any]) -> Customer | None:
         """The customer this contact is, removed from the index (each matches once)."""
-        number = OWN_CONTACT_NUMBER.match(str(contact.get("ContactNumber") or ""))
+        number = _own_number(contact)
         email = str(contact.get("EmailAddress") or "").strip().lower()
         candidates = (
-            self.by_id.get(int(number.group(1))) if number else None,
+            self.by_id.get(number) if number is not None else None,
             self.by_email.get(email) if email else None,
             self.by_name.get(str(contact.get("Name") or "")),
         )

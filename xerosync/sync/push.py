@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,7 +173,11 @@ def _fresh() -> str:
     return f"xerosync-update-{uuid.uuid4().hex}"
 
 
-def _before_write(ctx: OrgContext, batch: Sequence[tuple[Any, XeroLink, str]]) -> None:
+Row = tuple[Any, XeroLink, str]
+"""(CRM record, its link, the fingerprint being sent)."""
+
+
+def _before_write(ctx: OrgContext, batch: Sequence[Row]) -> None:
     """Put on record the versions about to be written, before the write can happen."""
     for _record, link, current in batch:
         outbox.note_sending(link, current)
@@ -184,17 +188,37 @@ def _before_write(ctx: OrgContext, batch: Sequence[tuple[Any, XeroLink, str]]) -
 class Outgoing:
     """One write batch, built on the session's thread: its rows and the plain data sent."""
 
-    rows: Sequence[tuple[Any, XeroLink, str]]
-    """(CRM record, its link, the fingerprint being sent) per element."""
+    rows: Sequence[Row]
     ids: list[int]
     payloads: list[dict[str, Any]]
 
 
-def _send(
-    ctx: OrgContext, resource: str, method: str, priority: str, *, fresh_keys: bool
-) -> Callable[[Outgoing], list[ElementResult]]:
-    """The call for one batch. It touches no database row, so it may run on any thread."""
+def _write_all(
+    ctx: OrgContext,
+    resource: str,
+    method: str,
+    rows: Sequence[Row],
+    payload: Callable[[Any, XeroLink], dict[str, Any]],
+    apply: Callable[[Outgoing, list[ElementResult]], None],
+    *,
+    priority: str,
+    update: bool,
+) -> None:
+    """Write `rows` in batches of 50, several in flight (see pipeline); `apply` each answer.
+
+    Batches are built (and updates put on record, see `_before_write`) on this thread just
+    before they are sent; the send touches no database row, so it may run on any thread.
+    Updates carry keys of their own (`_fresh`); creates keep the content-derived one.
+    """
+    batches = _chunks(rows)
     kind = audit.KINDS[resource]
+
+    def outgoing() -> Iterator[Outgoing]:
+        for batch in batches:
+            payloads = [payload(record, link) for record, link, _ in batch]
+            if update:
+                _before_write(ctx, batch)
+            yield Outgoing(batch, [record.id for record, _, _ in batch], payloads)
 
     def send(out: Outgoing) -> list[ElementResult]:
         with audit.writing(kind, out.ids):
@@ -203,22 +227,11 @@ def _send(
                 out.payloads,
                 method=method,
                 priority=priority,
-                idempotency_key=_fresh() if fresh_keys else None,
+                idempotency_key=_fresh() if update else None,
             )
 
-    return send
-
-
-def _write_all(
-    ctx: OrgContext,
-    batches: Iterable[Outgoing],
-    count: int,
-    send: Callable[[Outgoing], list[ElementResult]],
-    apply: Callable[[Outgoing, list[ElementResult]], None],
-) -> None:
-    """Send `count` batches, several in flight when there are several (see pipeline)."""
-    width = min(count, ctx.writes_in_flight)
-    pipeline.send_batches(batches, send, apply, width=width)
+    width = min(len(batches), ctx.writes_in_flight)
+    pipeline.send_batches(outgoing(), send, apply, width=width)
 
 
 def _link_existing(
@@ -274,14 +287,6 @@ def push_customers(
             if customer.default_discount is None and template and template.discount:
                 customer.default_discount = template.discount
 
-        def new_contacts() -> Iterator[Outgoing]:
-            for batch in _chunks(creates):
-                yield Outgoing(
-                    batch,
-                    [c.id for c, _, _ in batch],
-                    [new_contact(c, template) for c, _, _ in batch],
-                )
-
         def created(out: Outgoing, results: list[ElementResult]) -> None:
             for (customer, link, current), result in zip(out.rows, results, strict=True):
                 if result.ok and result.id:
@@ -297,17 +302,14 @@ def push_customers(
 
         _write_all(
             ctx,
-            new_contacts(),
-            len(_chunks(creates)),
-            _send(ctx, "Contacts", "PUT", priority, fresh_keys=False),
+            "Contacts",
+            "PUT",
+            creates,
+            lambda customer, _link: new_contact(customer, template),
             created,
+            priority=priority,
+            update=False,
         )
-
-    def changed_contacts() -> Iterator[Outgoing]:
-        for batch in _chunks(updates):
-            payloads = [contact_update(c, str(link.xero_id)) for c, link, _ in batch]
-            _before_write(ctx, batch)
-            yield Outgoing(batch, [c.id for c, _, _ in batch], payloads)
 
     def updated(out: Outgoing, results: list[ElementResult]) -> None:
         for (_customer, link, current), result in zip(out.rows, results, strict=True):
@@ -323,10 +325,13 @@ def push_customers(
 
     _write_all(
         ctx,
-        changed_contacts(),
-        len(_chunks(updates)),
-        _send(ctx, "Contacts", "POST", priority, fresh_keys=True),
+        "Contacts",
+        "POST",
+        updates,
+        lambda customer, link: contact_update(customer, str(link.xero_id)),
         updated,
+        priority=priority,
+        update=True,
     )
     ctx.session.flush()
     return report
@@ -355,12 +360,6 @@ def push_products(
         else:
             due.append((product, link, current))
 
-    def items() -> Iterator[Outgoing]:
-        for batch in _chunks(due):
-            payloads = [item_payload(p, link.xero_id) for p, link, _ in batch]
-            _before_write(ctx, batch)
-            yield Outgoing(batch, [p.id for p, _, _ in batch], payloads)
-
     def saved(out: Outgoing, results: list[ElementResult]) -> None:
         for (_product, link, current), result in zip(out.rows, results, strict=True):
             if result.ok and result.id:
@@ -377,10 +376,13 @@ def push_products(
 
     _write_all(
         ctx,
-        items(),
-        len(_chunks(due)),
-        _send(ctx, "Items", "POST", priority, fresh_keys=True),
+        "Items",
+        "POST",
+        due,
+        lambda product, link: item_payload(product, link.xero_id),
         saved,
+        priority=priority,
+        update=True,
     )
     ctx.session.flush()
     return report
