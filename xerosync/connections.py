@@ -83,6 +83,19 @@ class DatabaseTokenStore:
             row.status = ConnectionStatus.ACTIVE.value
             row.status_reason = None
 
+    def reauth_reason(self, key: str) -> str | None:
+        with Session(self.engine) as session:
+            row = session.execute(
+                select(Connection.status, Connection.status_reason).where(
+                    Connection.tenant_id == key
+                )
+            ).first()
+        if row is None or row.status == ConnectionStatus.ACTIVE.value:
+            return None
+        if row.status == ConnectionStatus.DISCONNECTED.value:
+            return "the organisation was disconnected"
+        return row.status_reason or "Xero no longer accepts this connection's tokens"
+
     def mark_needs_reauth(self, key: str, reason: str) -> None:
         with Session(self.engine) as session, session.begin():
             row = session.scalars(select(Connection).where(Connection.tenant_id == key)).first()

@@ -1,6 +1,11 @@
 """The Celery tasks the CRM calls. Thin: decode ids, run a job from `xerosync.sync.jobs`,
 and turn the job's "run me again in N seconds" into Celery's retry.
 
+Celery's own retry limit is off (`max_retries=None` on the task; `None` passed to
+`self.retry()` would instead mean "the task's default, 3"): the one retry policy
+(`xerosync.sync.retry`) decides how long a unit of work is retried and when it is deferred,
+from the time of its first try, which travels with every retry (`first_tried_at`).
+
     push_contact.delay(customer_id)            after saving a customer
     push_item.delay(product_id)                after saving a product
     create_invoice_for_order.delay(order_id)   after confirming a quote (`invoices` queue)
@@ -8,6 +13,7 @@ and turn the job's "run me again in N seconds" into Celery's retry.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import Task
@@ -19,32 +25,65 @@ from xerosync.sync.jobs import JobResult
 outbox.install()
 
 
-def _finish(task: Task, result: JobResult) -> dict[str, Any]:
+def _first_try(task: Task, given: float | None) -> float:
+    return float(given) if given else time.time()
+
+
+def _finish(task: Task, result: JobResult, first_tried_at: float) -> dict[str, Any]:
     if result.retry_in is not None:
-        raise task.retry(countdown=result.retry_in, max_retries=None)
+        kwargs = {**(task.request.kwargs or {}), "first_tried_at": first_tried_at}
+        raise task.retry(countdown=result.retry_in, kwargs=kwargs)
     return {"status": result.status, "detail": result.detail, "error": result.error}
 
 
-def _context(task: Task) -> dict[str, Any]:
-    return {"attempt": task.request.retries, "task_id": task.request.id}
+def _context(task: Task, first_tried_at: float) -> dict[str, Any]:
+    return {
+        "attempt": task.request.retries,
+        "task_id": task.request.id,
+        "first_tried_at": first_tried_at,
+    }
 
 
-@app.task(bind=True, shared=False, name="xerosync.tasks.push_contact")
-def push_contact(self: Task, customer_id: int, force: bool = False) -> dict[str, Any]:
+@app.task(bind=True, shared=False, max_retries=None, name="xerosync.tasks.push_contact")
+def push_contact(
+    self: Task, customer_id: int, force: bool = False, first_tried_at: float | None = None
+) -> dict[str, Any]:
     """Create or update the customer's Xero contact (new ones take the template's defaults)."""
-    return _finish(self, jobs.push_contact(int(customer_id), force=force, **_context(self)))
+    first = _first_try(self, first_tried_at)
+    result = jobs.push_contact(int(customer_id), force=force, **_context(self, first))
+    return _finish(self, result, first)
 
 
-@app.task(bind=True, shared=False, name="xerosync.tasks.push_item")
-def push_item(self: Task, product_id: int, force: bool = False) -> dict[str, Any]:
+@app.task(bind=True, shared=False, max_retries=None, name="xerosync.tasks.push_item")
+def push_item(
+    self: Task, product_id: int, force: bool = False, first_tried_at: float | None = None
+) -> dict[str, Any]:
     """Create or update the product's Xero item."""
-    return _finish(self, jobs.push_item(int(product_id), force=force, **_context(self)))
+    first = _first_try(self, first_tried_at)
+    result = jobs.push_item(int(product_id), force=force, **_context(self, first))
+    return _finish(self, result, first)
 
 
-@app.task(bind=True, shared=False, name="xerosync.tasks.create_invoice_for_order")
-def create_invoice_for_order(self: Task, order_id: int) -> dict[str, Any]:
+@app.task(
+    bind=True, shared=False, max_retries=None, name="xerosync.tasks.create_invoice_for_order"
+)
+def create_invoice_for_order(
+    self: Task, order_id: int, first_tried_at: float | None = None
+) -> dict[str, Any]:
     """Create the confirmed order's Draft sales invoice in Xero, exactly once."""
-    return _finish(self, jobs.invoice_order(int(order_id), **_context(self)))
+    first = _first_try(self, first_tried_at)
+    return _finish(self, jobs.invoice_order(int(order_id), **_context(self, first)), first)
+
+
+@app.task(bind=True, shared=False, name="xerosync.tasks.resume_after_reconnect")
+def resume_after_reconnect(self: Task, connection_id: int) -> dict[str, Any]:
+    """After `xerosync connect`: invoice the orders that waited on it now, and run a pass for
+    the rest (customers and products that waited)."""
+    orders = jobs.resume_after_reconnect(int(connection_id))
+    for order_id in orders:
+        create_invoice_for_order.delay(order_id)
+    run_pass_for.delay(int(connection_id))
+    return {"status": "done", "detail": {"orders": orders}, "error": None}
 
 
 @app.task(bind=True, shared=False, name="xerosync.tasks.push_pending")

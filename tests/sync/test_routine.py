@@ -23,7 +23,7 @@ from xerosync.models import (
     SyncRun,
 )
 from xerosync.sync import jobs, outbox
-from xerosync.sync.routine import pass_lock
+from xerosync.sync.routine import pass_lease
 
 pytestmark = pytest.mark.integration
 outbox.install()
@@ -199,7 +199,7 @@ def test_a_change_on_both_sides_is_settled_and_recorded(xerosync_env: XerosyncEn
 def test_a_pass_does_nothing_while_another_runs(xerosync_env: XerosyncEnv) -> None:
     env = xerosync_env
     with env.session() as session:
-        lock = pass_lock(env.context(session))
+        lock = pass_lease(env.context(session), "another-task")
         assert lock.acquire()
         try:
             result = jobs.routine_pass_for(env.connection_id)

@@ -80,8 +80,12 @@ def _connect(args: argparse.Namespace) -> int:
     except (XeroError, OrganisationError) as exc:
         raise CommandError(str(exc)) from None
     chosen = _choose(offered, args.tenant, store_all=args.all)
+    reconnected: list[tuple[int, str]] = []
     with session_scope(get_engine()) as session:
         for org in chosen:
+            before = session.scalars(
+                select(Connection.status).where(Connection.tenant_id == org.tenant_id)
+            ).first()
             row = upsert_connection(
                 session,
                 tenant_id=org.tenant_id,
@@ -92,7 +96,28 @@ def _connect(args: argparse.Namespace) -> int:
             )
             state = "encrypted" if row.token_encrypted else "unencrypted (sandbox only)"
             print(f"connected {row.tenant_name} ({row.tenant_id}); tokens stored {state}")
+            if before is not None and before != ConnectionStatus.ACTIVE.value:
+                reconnected.append((row.id, row.tenant_name))
+    for connection_id, name in reconnected:
+        _resume(connection_id, name)
     return 0
+
+
+def _resume(connection_id: int, name: str) -> None:
+    """What waited on the re-authorisation goes now; if the broker is away, the next routine
+    pass takes it up (the records are due in the database either way)."""
+    from xerosync import tasks  # Celery only where it is needed
+
+    try:
+        tasks.resume_after_reconnect.delay(connection_id)
+    except Exception as exc:  # the broker is down: the database still holds the work
+        print(
+            f"note: could not queue the resumption of {name}'s waiting records "
+            f"({type(exc).__name__}); the next routine pass will send them",
+            file=sys.stderr,
+        )
+        return
+    print(f"resuming {name}: records that waited for the connection are queued")
 
 
 def _choose(

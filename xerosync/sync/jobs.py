@@ -7,12 +7,15 @@ Nothing here imports Celery: a task only maps `JobResult.retry_in` to `self.retr
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, TypeVar, cast
 
+import redis
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from xerosync import logcontext
@@ -22,18 +25,34 @@ from xerosync.models import (
     ConnectionStatus,
     Customer,
     LinkKind,
+    LinkStatus,
     Order,
     Product,
     XeroLink,
 )
 from xerosync.settings import Settings, get_settings
 from xerosync.sync import outbox, outcomes
-from xerosync.sync.context import OrgContext, open_context
+from xerosync.sync.context import OrgContext, open_context, redis_client
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
+from xerosync.sync.lease import Lease
 from xerosync.sync.push import push_customers, push_pending, push_products
-from xerosync.sync.retry import Action, decide
-from xerosync.sync.routine import PassAlreadyRunning, run_pass
-from xerosync.xero.errors import XeroError
+from xerosync.sync.retry import (
+    INVOICE_POLICY,
+    ROUTINE_POLICY,
+    Action,
+    RaceLost,
+    RecordBusy,
+    Retryable,
+    RetryPolicy,
+    decide,
+)
+from xerosync.sync.routine import (
+    ORDER_LEASE_SECONDS,
+    PassAlreadyRunning,
+    record_lease_key,
+    run_pass,
+)
+from xerosync.xero.errors import ReauthorizationRequired, XeroError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +90,17 @@ def _connection(session: Session, connection_id: int) -> Connection:
     return connection
 
 
+class StoreUnavailable(Exception):
+    """Redis (budget, leases) did not answer: it is restarting or unreachable, for now."""
+
+    retryable = True
+    retry_after: float | None = None
+
+
+def _policy(kind: LinkKind) -> RetryPolicy:
+    return INVOICE_POLICY if kind is LinkKind.INVOICE else ROUTINE_POLICY
+
+
 def run_for_record(
     model: type[Customer] | type[Product] | type[Order],
     kind: LinkKind,
@@ -79,26 +109,50 @@ def run_for_record(
     *,
     attempt: int = 0,
     task_id: str | None = None,
+    first_tried_at: float | None = None,
     settings: Settings | None = None,
     engine: Engine | None = None,
 ) -> JobResult:
-    """Run `work` for one CRM record inside its organisation's context."""
+    """Run `work` for one CRM record inside its organisation's context, holding the
+    record's lease so that two units of work never work on one record at once (the second
+    comes back when the first is done, and finds its work done)."""
     settings = settings or get_settings()
     engine = engine or get_engine()
+    elapsed = max(0.0, time.time() - first_tried_at) if first_tried_at else 0.0
+    what = f"{kind.value} #{record_id}"
     with session_scope(engine) as session:
         record = cast(Customer | Product | Order | None, session.get(model, record_id))
         if record is None:
             return JobResult("missing", error=f"{model.__name__} #{record_id} does not exist")
         connection = _connection(session, record.connection_id)
         with logcontext.working_for(task=task_id, org=connection.tenant_id):
+            error: XeroError | Retryable
             try:
-                ctx = open_context(session, connection, settings, engine)
-                return JobResult("done", _jsonable(work(ctx, record)))
+                lease = Lease(
+                    redis_client(settings.REDIS_URL),
+                    record_lease_key(connection.id, kind.value, record_id),
+                    ttl=ORDER_LEASE_SECONDS,
+                    owner=task_id,
+                )
+                if not lease.acquire():
+                    raise RecordBusy(what)
+                with lease.kept_alive():
+                    ctx = open_context(session, connection, settings, engine)
+                    return JobResult("done", _jsonable(work(ctx, record)))
             except OrderNotInvoiceable as exc:
                 return JobResult("failed", error=str(exc))
             except XeroError as exc:
-                session.rollback()
-                return _after_error(session, connection, kind, record_id, exc, attempt, settings)
+                error = exc
+            except RecordBusy as exc:
+                error = exc
+            except (IntegrityError, OperationalError) as exc:
+                error = RaceLost(what, exc)
+            except redis.RedisError as exc:
+                error = StoreUnavailable(f"Redis did not answer: {type(exc).__name__}")
+            session.rollback()
+            return _after_error(
+                session, connection, kind, record_id, error, attempt, elapsed, settings
+            )
 
 
 def _after_error(
@@ -106,19 +160,43 @@ def _after_error(
     connection: Connection,
     kind: LinkKind,
     record_id: int,
-    error: XeroError,
+    error: XeroError | Retryable,
     attempt: int,
+    elapsed: float,
     settings: Settings,
 ) -> JobResult:
-    decision = decide(error, attempt, max_countdown=_max_countdown(settings))
+    """The retry policy's verdict on a failed unit of work, written on the record's link."""
+    decision = decide(
+        error,
+        attempt,
+        max_countdown=_max_countdown(settings),
+        policy=_policy(kind),
+        elapsed=elapsed,
+    )
     log.warning("%s #%s: %s -> %s", kind.value, record_id, error, decision.action.value)
     if decision.action is Action.RETRY:
         return JobResult("retry", retry_in=decision.seconds, error=str(error))
-    link: XeroLink = outbox.link_for(session, connection.id, kind, record_id)
-    if decision.action is Action.DEFER:
-        outcomes.defer(link, decision.seconds, f"deferred: {error}")
-        return JobResult("deferred", {"seconds": decision.seconds}, error=str(error))
-    outcomes.fail(link, error)
+    try:
+        link: XeroLink = outbox.link_for(session, connection.id, kind, record_id)
+        if isinstance(error, ReauthorizationRequired):
+            outcomes.wait_for_reconnect(link, error)
+            session.commit()
+            return JobResult("waiting", error=str(error))
+        if decision.action is Action.DEFER:
+            outcomes.defer(link, decision.seconds, f"deferred: {error}")
+            session.commit()
+            return JobResult("deferred", {"seconds": decision.seconds}, error=str(error))
+        outcomes.fail(link, cast(XeroError, error))
+        session.commit()
+    except (IntegrityError, OperationalError) as exc:
+        # The outcome could not be written (another task wrote the link, the database is
+        # locked or away): come back soon rather than lose it, within the policy's horizon.
+        session.rollback()
+        if elapsed > _policy(kind).horizon:
+            log.error("%s #%s: outcome not recorded, given up: %s", kind.value, record_id, exc)
+            return JobResult("failed", error=f"{error}; and the outcome was not recorded: {exc}")
+        log.warning("%s #%s: outcome not recorded (%s); retrying", kind.value, record_id, exc)
+        return JobResult("retry", retry_in=1.0, error=str(error))
     return JobResult("failed", error=str(error))
 
 
@@ -178,6 +256,8 @@ def push_pending_for(
             return JobResult("done", _jsonable(push_pending(ctx)))
     except XeroError as exc:  # batches already written stay committed; the rest is pending
         return JobResult("interrupted", error=str(exc))
+    except (redis.RedisError, OperationalError) as exc:  # the next pass resumes
+        return JobResult("interrupted", error=f"{type(exc).__name__}: {exc}")
 
 
 def active_connections(engine: Engine | None = None) -> list[int]:
@@ -222,3 +302,36 @@ def routine_pass_for(
         return JobResult("skipped", error=str(exc))
     except XeroError as exc:  # e.g. the connection needs re-authorisation
         return JobResult("failed", error=str(exc))
+    except (redis.RedisError, OperationalError) as exc:  # Redis or the database is away
+        log.warning("pass of connection #%s interrupted: %s", connection_id, exc)
+        return JobResult("interrupted", error=f"{type(exc).__name__}: {exc}")
+
+
+def resume_after_reconnect(
+    connection_id: int, *, settings: Settings | None = None, engine: Engine | None = None
+) -> list[int]:
+    """What waited on the connection's re-authorisation is due again, at once.
+
+    Records that waited are due now (deferred, no time); the confirmed orders among them are
+    returned so their invoices are created at invoice priority, not at the next pass.
+    """
+    with session_scope(engine or get_engine()) as session:
+        links = list(
+            session.scalars(
+                select(XeroLink).where(
+                    XeroLink.connection_id == connection_id,
+                    XeroLink.status == LinkStatus.DEFERRED.value,
+                )
+            )
+        )
+        waiting = [link for link in links if outcomes.is_waiting_for_reconnect(link)]
+        for link in waiting:
+            link.retry_after = None
+        orders = sorted(link.local_id for link in waiting if link.kind == LinkKind.INVOICE.value)
+        log.info(
+            "connection #%s connected again: %d record(s) resume, %d order(s) to invoice",
+            connection_id,
+            len(waiting),
+            len(orders),
+        )
+        return orders

@@ -42,6 +42,27 @@ def defer(link: XeroLink, seconds: float, why: str) -> None:
     link.last_error_field = None
 
 
+WAITING_FOR_RECONNECT = "waiting for the organisation to be connected again"
+
+
+def wait_for_reconnect(link: XeroLink, error: XeroError | str) -> None:
+    """The connection needs re-authorisation: the record waits for it, not for an operator.
+
+    Deferred with no time: the routine pass (which runs only for connected organisations)
+    and `resume_after_reconnect` take it up as soon as `xerosync connect` has run.
+    """
+    link.status = LinkStatus.DEFERRED.value
+    link.retry_after = None
+    link.last_error = f"{WAITING_FOR_RECONNECT}: {error}"
+    link.last_error_field = None
+
+
+def is_waiting_for_reconnect(link: XeroLink) -> bool:
+    return link.status == LinkStatus.DEFERRED.value and (link.last_error or "").startswith(
+        WAITING_FOR_RECONNECT
+    )
+
+
 def is_duplicate_name(result: ElementResult) -> bool:
     return any(DUPLICATE_NAME in message for message in result.errors)
 

@@ -15,8 +15,11 @@ Order, and why:
 5. **invoices, credit notes in** — last, so the pass also reads back what steps 2-4 changed
    (a deleted Draft comes back as "D" in the same pass).
 
-One pass at a time per organisation: a non-blocking Redis lock; a tick that finds a pass
-running does nothing. Each pass is recorded in `sync_runs` with its counts and outcome.
+One pass at a time per organisation: a non-blocking Redis *lease* (`sync.lease`), renewed by
+the pass while it works and lapsing `PASS_LEASE_SECONDS` after its worker dies. A tick that
+finds a live pass does nothing; the same task delivered again after its worker was killed takes
+over its dead incarnation's lease at once. Each pass is recorded in `sync_runs` with its counts
+and outcome; a pass whose worker died is recorded as "abandoned" by the next one to run.
 """
 
 from __future__ import annotations
@@ -26,9 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from redis.exceptions import LockError
-from redis.lock import Lock
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from xerosync.models import (
     LinkKind,
@@ -41,6 +42,7 @@ from xerosync.models import (
 from xerosync.sync import audit, outbox, outcomes
 from xerosync.sync.context import OrgContext, redis_client
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
+from xerosync.sync.lease import Acquired, Lease
 from xerosync.sync.pull import STREAMS_BY_NAME, forget_cursors, import_stream
 from xerosync.sync.push import push_pending
 from xerosync.xero.errors import RateLimited, ReauthorizationRequired, XeroError
@@ -48,28 +50,37 @@ from xerosync.xero.errors import RateLimited, ReauthorizationRequired, XeroError
 log = logging.getLogger(__name__)
 
 DELETABLE = ("DRAFT", "SUBMITTED")
-LOCK_LEASE_SECONDS = 1800
+PASS_LEASE_SECONDS = 30.0
+"""A dead pass's lease lapses this long after its last renewal (renewed every third of it)."""
+ORDER_LEASE_SECONDS = 30.0
 
 
 class PassAlreadyRunning(RuntimeError):
-    """Another pass of this organisation holds the lock."""
+    """Another pass of this organisation holds the lease."""
 
 
-def pass_lock(ctx: OrgContext) -> Lock:
-    return Lock(
+def pass_lease(ctx: OrgContext, task_id: str | None = None) -> Lease:
+    return Lease(
         redis_client(ctx.settings.REDIS_URL),
         f"xerosync:pass-lock:{ctx.connection.tenant_id}",
-        timeout=LOCK_LEASE_SECONDS,
-        blocking=False,
+        ttl=PASS_LEASE_SECONDS,
+        owner=task_id,
     )
 
 
-def _renew(lock: Lock, ctx: OrgContext) -> None:
-    """Keep the pass's lease; a lapsed lease is noted, and the pass goes on."""
-    try:
-        lock.extend(LOCK_LEASE_SECONDS, replace_ttl=True)
-    except LockError:
-        log.warning("pass lock of %s lapsed; another pass may start", ctx.connection.tenant_name)
+def record_lease_key(connection_id: int, kind: str, local_id: int) -> str:
+    """The lease one unit of work holds on one CRM record, so two never work on it at once."""
+    return f"xerosync:record-lock:{connection_id}:{kind}:{local_id}"
+
+
+def abandon_dead_runs(ctx: OrgContext, why: str) -> int:
+    """Runs still "running" while we hold the lease died with their worker: say so."""
+    result = ctx.session.execute(
+        update(SyncRun)
+        .where(SyncRun.connection_id == ctx.connection.id, SyncRun.outcome == "running")
+        .values(outcome="abandoned", finished_at=utcnow(), error=why)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def invoice_confirmed_orders(ctx: OrgContext) -> dict[str, int]:
@@ -102,6 +113,14 @@ def invoice_confirmed_orders(ctx: OrgContext) -> dict[str, int]:
         ):
             counts["waiting"] += 1
             continue
+        lease = Lease(
+            redis_client(ctx.settings.REDIS_URL),
+            record_lease_key(ctx.connection.id, LinkKind.INVOICE.value, order_id),
+            ttl=ORDER_LEASE_SECONDS,
+        )
+        if not lease.acquire():  # its task is creating the invoice right now
+            counts["waiting"] += 1
+            continue
         try:
             outcome = create_invoice_for_order(ctx, order_id)
         except OrderNotInvoiceable:  # recorded on the order's link
@@ -117,6 +136,8 @@ def invoice_confirmed_orders(ctx: OrgContext) -> dict[str, int]:
             ctx.session.commit()
             counts["failed"] += 1
             continue
+        finally:
+            lease.release()
         if outcome.result == "found":
             counts["found"] += 1
         elif outcome.result == "created":
@@ -184,10 +205,32 @@ def run_pass(
     task_id: str | None = None,
     on_page: Callable[[str, int], None] | None = None,
 ) -> PassResult:
-    """One routine pass; raises PassAlreadyRunning if another holds the lock."""
-    lock = pass_lock(ctx)
-    if not lock.acquire():
+    """One routine pass; raises PassAlreadyRunning if another, alive, holds the lease."""
+    lease = pass_lease(ctx, task_id)
+    acquired = lease.acquire()
+    if not acquired:
         raise PassAlreadyRunning(f"a pass of {ctx.connection.tenant_name} is already running")
+    with lease.kept_alive():
+        why = (
+            "its worker died and the task was delivered again"
+            if acquired is Acquired.TAKEN_OVER
+            else "its worker died (its lease lapsed)"
+        )
+        abandoned = abandon_dead_runs(ctx, why)
+        if abandoned:
+            log.warning(
+                "%d pass(es) of %s abandoned: %s", abandoned, ctx.connection.tenant_name, why
+            )
+        return _run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
+
+
+def _run_pass(
+    ctx: OrgContext,
+    *,
+    full: bool,
+    task_id: str | None,
+    on_page: Callable[[str, int], None] | None,
+) -> PassResult:
     run = SyncRun(connection_id=ctx.connection.id, full=full, task_id=task_id, counts={})
     ctx.session.add(run)
     ctx.session.commit()
@@ -201,14 +244,12 @@ def run_pass(
             ctx.session.commit()
         for name in ("contacts", "items"):
             counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
-            _renew(lock, ctx)
         counts["push"] = {k: asdict(v) for k, v in push_pending(ctx).items()}
         ctx.session.commit()
         counts["confirmed_orders"] = invoice_confirmed_orders(ctx)
         counts["voided_orders"] = delete_voided_drafts(ctx)
         for name in ("invoices", "credit_notes"):
             counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
-            _renew(lock, ctx)
     except ReauthorizationRequired as exc:
         outcome, error = "failed", str(exc)
     except XeroError as exc:
@@ -227,9 +268,5 @@ def run_pass(
         finished.counts = counts
         finished.error = error
         ctx.session.commit()
-        try:
-            lock.release()
-        except LockError:  # the lease lapsed: nothing to give back
-            log.warning("pass lock of %s had lapsed", ctx.connection.tenant_name)
     log.info("pass of %s: %s %s", ctx.connection.tenant_name, outcome, counts)
     return PassResult(finished, resume_in)

@@ -131,6 +131,10 @@ class TokenStore(Protocol):
 
     def mark_needs_reauth(self, key: str, reason: str) -> None: ...
 
+    def reauth_reason(self, key: str) -> str | None:
+        """Why the connection waits for re-authorisation, or None while it is usable."""
+        ...
+
 
 class MemoryTokenStore:
     """A process-local store: for tests and one-off scripts."""
@@ -154,6 +158,10 @@ class MemoryTokenStore:
     def mark_needs_reauth(self, key: str, reason: str) -> None:
         with self._lock:
             self.needs_reauth[key] = reason
+
+    def reauth_reason(self, key: str) -> str | None:
+        with self._lock:
+            return self.needs_reauth.get(key)
 
 
 class RedisTokenStore:
@@ -185,6 +193,9 @@ class RedisTokenStore:
 
     def mark_needs_reauth(self, key: str, reason: str) -> None:
         self.redis.set(f"{self.prefix}:{key}:reauth", reason)
+
+    def reauth_reason(self, key: str) -> str | None:
+        return self.needs_reauth(key)
 
     def needs_reauth(self, key: str) -> str | None:
         raw = self.redis.get(f"{self.prefix}:{key}:reauth")
@@ -490,8 +501,17 @@ class TokenManager:
             margin = min(margin, (tokens.expires_at - tokens.obtained_at) / 2)
         return not tokens.expires_within(margin, self.clock())
 
+    def _refuse_if_marked(self) -> None:
+        """A connection marked for re-authorisation (by any process) makes no call at all:
+        neither with a token Xero will refuse nor a refresh it will refuse again."""
+        reason = self.store.reauth_reason(self.key)
+        if reason is not None:
+            self._cached = None
+            raise ReauthorizationRequired(f"{reason}; connect the organisation again")
+
     def access_token(self) -> str:
         """A valid access token, refreshing first if it expires within the margin."""
+        self._refuse_if_marked()
         cached = self._cached
         if self._fresh(cached):
             assert cached is not None
@@ -539,6 +559,7 @@ class TokenManager:
                     self._cached = tokens
                     return tokens
             try:
+                self._refuse_if_marked()
                 tokens = self.store.load(self.key)  # re-read under the lock
                 if not self._needs_refresh(tokens, rejected):
                     assert tokens is not None
