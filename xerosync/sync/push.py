@@ -1,10 +1,13 @@
 """Pushing customers and products to Xero, in batches, with no call for unchanged records.
 
 Customers: a customer without a Xero contact is first matched against the contacts already
-linked in this organisation (same email, then exact name) and linked instead of duplicated;
+linked in this organisation (same email, then exact name), then against what Xero gained
+since the last import (`ChangedContacts`: one read per push, whatever the number of
+customers; our ContactNumber, then email, then exact name), and linked instead of duplicated;
 the rest are created (PUT, create-only) with the template ledger's defaults, and Xero's
-duplicate-name refusal is the last net (the named contact is looked up and linked). Linked
-customers whose pushed fields changed are updated (POST) with their details only.
+duplicate-name and duplicate-ContactNumber refusals are the last nets (the contact is looked
+up and linked). Linked customers whose pushed fields changed are updated (POST) with their
+details only, never the template's fields.
 
 Products: items are keyed by Code in Xero, so creates and updates are one POST that Xero
 matches by Code (and by ItemID once linked): a product whose code Xero already holds links to
@@ -23,9 +26,18 @@ from sqlalchemy import func, or_, select
 
 from xerosync.mapping.contacts import contact_number, contact_update, new_contact
 from xerosync.mapping.items import item_payload
-from xerosync.models import Customer, LinkKind, LinkStatus, Product, XeroLink, utcnow
+from xerosync.models import (
+    Customer,
+    LinkKind,
+    LinkStatus,
+    Product,
+    SyncCursor,
+    XeroLink,
+    utcnow,
+)
 from xerosync.sync import audit, outbox, outcomes, pipeline
 from xerosync.sync.context import OrgContext
+from xerosync.sync.pull import OWN_CONTACT_NUMBER, STREAMS_BY_NAME
 from xerosync.xero import codec
 from xerosync.xero.client import MAX_BATCH, ElementResult
 
@@ -85,11 +97,14 @@ class LinkedContacts:
             return
         # Two single-table queries, not a join: on freshly loaded tables (no statistics yet)
         # PostgreSQL planned the join as a nested loop over every link (seconds per batch).
+        # Inactive customers are the CRM's copy of archived contacts: never linked by email or
+        # name (see `ChangedContacts` for why).
         candidates = {
             customer_id: (email, name)
             for customer_id, email, name in ctx.session.execute(
                 select(Customer.id, Customer.email, Customer.name).where(
                     Customer.connection_id == ctx.connection.id,
+                    Customer.is_active.is_(True),
                     or_(func.lower(Customer.email).in_(emails), Customer.name.in_(names)),
                 )
             )
@@ -134,6 +149,153 @@ def _take_over(ctx: OrgContext, link: XeroLink, other: XeroLink, why: str) -> No
     ctx.session.flush()
     link.xero_id = xero_id
     link.pushed_fingerprint = None
+
+
+CONTACTS_STREAM = STREAMS_BY_NAME["contacts"].name
+"""The import's stream whose cursor says how far the CRM has seen Xero's contacts."""
+
+
+@dataclass(frozen=True)
+class FoundContact:
+    """A contact Xero holds, as far as matching needs it."""
+
+    contact_id: str
+    status: str
+    number: int | None
+    """The CRM customer id in a ContactNumber xerosync set (`CRM-<id>`), if it is one."""
+    email: str
+    name: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == "ACTIVE"
+
+
+class ChangedContacts:
+    """What Xero holds that the CRM has not seen yet: the contacts created or changed since the
+    last import, indexed like the import's matching (our ContactNumber, then email
+    case-insensitively, then exact name; `pull.UnlinkedCustomers`).
+
+    Every contact older than the contacts cursor was imported, so it is a CRM customer's and
+    `LinkedContacts` finds it; only what Xero gained after that, e.g. a contact the accounts
+    team entered a minute ago, can be missing from the CRM. One read, `If-Modified-Since` the
+    cursor, with archived contacts, whatever the number of customers to create: no `where` to
+    build (Xero refuses query strings over about 2,048 characters, which a 50-customer OR
+    filter exceeds several times over, and its `where` strings cannot hold a `"`), so no
+    quoting and no URL-length split. Before the first import there is no cursor, and the read
+    is the organisation's whole list (paged by 1000), as the first import's would be.
+
+    Archived contacts are matched by our ContactNumber only (it is this customer's own
+    contact, and Xero would refuse a second one with that number), never by email or name:
+    the accounts team archived it, linking would make the update restore it (`ContactStatus`
+    is one of the details sent), and an archived contact cannot be invoiced until restored.
+    """
+
+    def __init__(self, ctx: OrgContext, priority: str) -> None:
+        cursor = ctx.session.get(SyncCursor, (ctx.connection.id, CONTACTS_STREAM))
+        self.since = cursor.cursor if cursor is not None else None
+        self.by_number: dict[int, FoundContact] = {}
+        self.by_email: dict[str, FoundContact] = {}
+        self.by_name: dict[str, FoundContact] = {}
+        self.archived_emails: set[str] = set()
+        self.archived_names: set[str] = set()
+        self.claimed: set[str] = set()
+        self.read = 0
+        for row in ctx.client.rows(
+            "Contacts", modified_since=self.since, include_archived=True, priority=priority
+        ):
+            self._add(row)
+
+    def _add(self, row: dict[str, Any]) -> None:
+        if not row.get("ContactID"):
+            return
+        number = OWN_CONTACT_NUMBER.match(str(row.get("ContactNumber") or ""))
+        found = FoundContact(
+            contact_id=str(row["ContactID"]),
+            status=str(row.get("ContactStatus") or "ACTIVE"),
+            number=int(number.group(1)) if number else None,
+            email=str(row.get("EmailAddress") or "").strip().lower(),
+            name=str(row.get("Name") or "").strip(),
+        )
+        self.read += 1
+        if found.number is not None:
+            self.by_number.setdefault(found.number, found)
+        if found.active:
+            if found.email:
+                self.by_email.setdefault(found.email, found)
+            if found.name:
+                self.by_name.setdefault(found.name, found)
+        else:
+            self.archived_emails.add(found.email)
+            self.archived_names.add(found.name)
+
+    def take(self, customer: Customer) -> tuple[FoundContact, str] | None:
+        """The contact this customer is, and by what (each contact matches one customer)."""
+        email = (customer.email or "").strip().lower()
+        name = (customer.name or "").strip()
+        for found, why in (
+            (self.by_number.get(customer.id), "ContactNumber"),
+            (self.by_email.get(email) if email else None, "email"),
+            (self.by_name.get(name) if name else None, "name"),
+        ):
+            if found is not None and found.contact_id not in self.claimed:
+                self.claimed.add(found.contact_id)
+                return found, why
+        if (email and email in self.archived_emails) or (name and name in self.archived_names):
+            log.info(
+                "customer #%d: Xero's contact of the same email or name is archived; "
+                "a new contact is created instead of restoring it",
+                customer.id,
+            )
+        return None
+
+
+def _link_found(
+    ctx: OrgContext, creates: list[Row], updates: list[Row], report: PushReport, priority: str
+) -> list[Row]:
+    """Link the customers about to be created whose contact Xero gained since the last import;
+    they get the CRM's details as an update (never the template's fields). The rest is
+    returned, still to be created."""
+    changed = ChangedContacts(ctx, priority)
+    matched = [(row, changed.take(row[0])) for row in creates]
+    ids = sorted({hit[0].contact_id for _, hit in matched if hit is not None})
+    holders = (
+        {
+            str(link.xero_id): link
+            for link in ctx.session.scalars(
+                select(XeroLink).where(
+                    XeroLink.connection_id == ctx.connection.id,
+                    XeroLink.kind == LinkKind.CONTACT.value,
+                    XeroLink.xero_id.in_(ids),
+                )
+            )
+        }
+        if ids
+        else {}
+    )
+    remaining: list[Row] = []
+    for row, hit in matched:
+        if hit is None:
+            remaining.append(row)
+            continue
+        customer, link, _current = row
+        found, why = hit
+        holder = holders.get(found.contact_id)
+        if holder is not None:  # another customer's: the existing take-over rule
+            _take_over(ctx, link, holder, f"same {why} in Xero")
+        else:
+            link.xero_id = found.contact_id
+            link.pushed_fingerprint = None
+        log.info(
+            "customer #%d linked to Xero contact %s (same %s, entered in Xero since the last "
+            "import)",
+            customer.id,
+            found.contact_id,
+            why,
+        )
+        updates.append(row)
+        report.linked += 1
+    return remaining
 
 
 def _link_by_name(ctx: OrgContext, link: XeroLink, name: str, priority: str) -> bool:
@@ -257,8 +419,8 @@ def push_customers(
 ) -> PushReport:
     """Create or update the Xero contacts of `customers`; unchanged ones cost nothing."""
     report = PushReport()
-    creates: list[tuple[Customer, XeroLink, str]] = []
-    updates: list[tuple[Customer, XeroLink, str]] = []
+    creates: list[Row] = []
+    updates: list[Row] = []
     links = outbox.mark_all_saved(ctx.session, customers)
     unlinked = [c for c in customers if links[c].xero_id is None and _due(links[c], force)]
     linked = LinkedContacts(ctx, unlinked)
@@ -281,6 +443,8 @@ def push_customers(
             outbox.mark_in_sync(link, link.xero_id, current)
             report.unchanged += 1
 
+    if creates:
+        creates = _link_found(ctx, creates, updates, report, priority)
     if creates:
         template = ctx.template(priority)
         for customer, _link, _fp in creates:
@@ -323,6 +487,9 @@ def push_customers(
                 report.rejected += 1
         ctx.session.commit()
 
+    # A customer whose contact another one took over in this push (`_take_over`) has none
+    # left to update.
+    updates = [row for row in updates if row[1].xero_id is not None]
     _write_all(
         ctx,
         "Contacts",
