@@ -107,3 +107,19 @@ def test_unknown_field_is_named(text: str) -> None:
 def test_syntax_errors(text: str) -> None:
     with pytest.raises(WhereError):
         compile_where(text, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ('Name=="Café Ü"', "Café Ü"),  # non-ASCII text as written, not read as Latin-1
+        ('Name.ToLower()=="zoë & søn"', "Zoë & Søn"),
+        ('Name=="say \\"hi\\""', 'say "hi"'),  # the escapes the sandbox already knew
+        ('Name=="back\\\\slash"', "back\\slash"),
+        ('Name=="\\u00e9t\\u00e9"', "été"),
+    ],
+)
+def test_string_literals_keep_their_characters(text: str, name: str) -> None:
+    predicate = compile_where(text, CONTACT)
+    assert predicate({"Name": name})
+    assert not predicate({"Name": name + "x"})

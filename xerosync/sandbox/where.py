@@ -119,6 +119,24 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         return False
 
 
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
+
+
+def _unescape(body: str) -> str:
+    """A string literal's text with its backslash escapes applied; every other character,
+    non-ASCII included, as written (decoding the UTF-8 bytes as `unicode_escape` read them as
+    Latin-1, so `Name=="Café"` never matched a café)."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if len(code) == 5:
+            return chr(int(code[1:], 16))
+        return _SIMPLE_ESCAPES.get(code, "\\" + code)
+
+    return _ESCAPE.sub(one, body)
+
+
 _METHODS: dict[str, Callable[..., Any]] = {
     "contains": lambda s, a: isinstance(s, str) and a in s,
     "startswith": lambda s, a: isinstance(s, str) and s.startswith(a),
@@ -200,7 +218,7 @@ class _Parser:
             num = Decimal(text)
             return lambda r: num
         if kind == "str":
-            value = bytes(text[1:-1], "utf-8").decode("unicode_escape")
+            value = _unescape(text[1:-1])
             return self.methods(lambda r: value)
         if kind == "ident":
             lowered = text.lower()
