@@ -366,3 +366,28 @@ def test_the_lookup_of_an_invoice_push_takes_the_invoice_priority(
         session.commit()
     assert report.created == 1
     assert [r["priority"] for r in reads if r["resource"] == "Contacts"] == ["invoice"]
+
+
+def test_a_contact_entered_between_the_lookup_and_the_create_meets_the_name_net(
+    xerosync_env: XerosyncEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = xerosync_env
+    customer_id = new_customer(env, name="Possum Pantry", email="hello@possum.example")
+    entered: list[dict[str, Any]] = []
+    with env.session() as session:
+        ctx = env.context(session)
+        original = ctx.client.rows
+
+        def rows(resource: str, **kwargs: Any) -> Any:
+            yield from original(resource, **kwargs)
+            if kwargs.get("include_archived") and not entered:  # right after the lookup
+                entered.append(accounts_team_creates(env, Name="Possum Pantry", EmailAddress=""))
+
+        monkeypatch.setattr(ctx.client, "rows", rows)
+        env.sandbox.control.clear_requests()
+        report = push_customers(ctx, [session.get_one(Customer, customer_id)])
+        session.commit()
+    assert (report.linked, report.created, report.rejected) == (1, 0, 0)
+    assert link_of(env, customer_id).xero_id == entered[0]["ContactID"]
+    assert len(creates(env)) == 1  # refused: the name is taken
+    assert sum(c["Name"] == "Possum Pantry" for c in env.contacts()) == 1
