@@ -391,3 +391,21 @@ def test_a_contact_entered_between_the_lookup_and_the_create_meets_the_name_net(
     assert link_of(env, customer_id).xero_id == entered[0]["ContactID"]
     assert len(creates(env)) == 1  # refused: the name is taken
     assert sum(c["Name"] == "Possum Pantry" for c in env.contacts()) == 1
+
+
+def test_an_archived_contact_the_crm_already_holds_is_not_taken_over(
+    xerosync_env: XerosyncEnv,
+) -> None:
+    env = xerosync_env
+    archived = accounts_team_creates(
+        env, Name="Bandicoot Books", EmailAddress="shop@bandicoot.example", ContactStatus="ARCHIVED"
+    )
+    import_contacts(env)  # an inactive CRM customer, linked to the archived contact
+    imported = link_of_contact(env, archived["ContactID"])
+    customer_id = new_customer(env, name="Bandicoot Books", email="SHOP@bandicoot.example")
+    report = push(env, customer_id)
+    assert (report.linked, report.created) == (0, 1)
+    assert link_of(env, customer_id).xero_id != archived["ContactID"]
+    kept = link_of(env, imported.local_id)
+    assert kept.xero_id == archived["ContactID"] and kept.status != LinkStatus.MERGED.value
+    assert contact(env, archived["ContactID"])["ContactStatus"] == "ARCHIVED"
