@@ -91,6 +91,7 @@ class Report:
     windows: list[dict[str, int]]
     routine_open: int
     elapsed: float
+    invoice_denied: dict[str, int] = field(default_factory=dict)
 
     @property
     def complete_windows(self) -> list[dict[str, int]]:
@@ -274,6 +275,7 @@ def run(
             invoice_attempts=invoice[0],
             invoice_granted_at_once=invoice[1],
             invoice_429=invoice[2],
+            invoice_denied=invoice[3],
             sandbox_429=sum(1 for e in log if e["status"] == 429),
             windows=windows,
             routine_open=limits.minute - limits.reserved(limits.minute),
@@ -289,11 +291,13 @@ def _delayed(plan: Plan, start: float, results: Any) -> None:
     _process_main(plan, results)
 
 
-def _invoice_prober(plan: Plan) -> tuple[int, int, int]:
-    """Invoice-priority calls at a steady pace: (attempts, granted at once, Xero 429s)."""
+def _invoice_prober(plan: Plan) -> tuple[int, int, int, dict[str, int]]:
+    """Invoice-priority calls at a steady pace: (attempts, granted at once, Xero 429s,
+    denials by the budget's dimension)."""
     client = _client(plan)
     interval = plan.settings.minute_seconds / max(1, plan.settings.invoice_calls_per_window)
     attempts = granted = got_429 = 0
+    denied: dict[str, int] = {}
     next_at = time.time() + interval / 2
     while next_at < plan.deadline:
         time.sleep(max(0.0, next_at - time.time()))
@@ -301,12 +305,12 @@ def _invoice_prober(plan: Plan) -> tuple[int, int, int]:
         try:
             client.get_all(INVOICE_PATH, priority="invoice")
             granted += 1
-        except BudgetExhausted:
-            pass
+        except BudgetExhausted as exc:
+            denied[exc.dimension] = denied.get(exc.dimension, 0) + 1
         except RateLimited:
             got_429 += 1
         next_at += interval
-    return attempts, granted, got_429
+    return attempts, granted, got_429, denied
 
 
 def print_report(report: Report) -> None:
@@ -343,6 +347,7 @@ def print_report(report: Report) -> None:
     print(
         f"  invoice calls: {report.invoice_attempts}, permit at once: "
         f"{report.invoice_granted_at_once}"
+        + (f"; denied by budget: {report.invoice_denied}" if report.invoice_denied else "")
     )
 
 

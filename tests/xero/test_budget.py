@@ -74,14 +74,100 @@ def test_invoice_calls_use_the_reserve_not_routines_share(
     assert len(take_all(budget, "invoice")) == 6
 
 
-def test_fixed_window_reopens_and_says_when(budget_redis: redis.Redis, clock: Clock) -> None:
+def test_calls_count_for_one_window_after_they_end_and_the_denial_says_when(
+    budget_redis: redis.Redis, clock: Clock
+) -> None:
+    # Not a local fixed window: Xero's windows open when Xero decides, so a call counts until
+    # one window after it ended, whichever of Xero's windows it fell in.
     budget = make(budget_redis, clock, minute=10, minute_seconds=2.0, invoice_share=0.0)
     clock.now = 1000.5
     assert len(take_all(budget)) == 9
     denial = budget.try_acquire("org")
-    assert isinstance(denial, Denial) and denial.retry_after == pytest.approx(1.5)
-    clock.now += denial.retry_after
+    assert isinstance(denial, Denial) and denial.retry_after == pytest.approx(2.0)
+    clock.now += 1.99  # an epoch-aligned window would have reopened at 1002.0
+    assert isinstance(budget.try_acquire("org"), Denial)
+    clock.now = 1002.5
     assert len(take_all(budget)) == 9
+
+
+def test_a_report_cannot_open_more_than_our_own_count_allows(
+    budget_redis: redis.Redis, clock: Clock
+) -> None:
+    """Issue 12: a report from Xero's next window moved the mirror on but not its lapse; when
+    it lapsed inside that window, a local window that had just turned over let calls through.
+    Our own count of the last window refuses them whatever the mirror did."""
+    budget = make(budget_redis, clock, minute=10, minute_seconds=4.0, invoice_share=0.2)
+    clock.now = 1003.0
+    first = budget.acquire("org")
+    clock.now = 1004.5  # a slow answer: the mirror lives from here to 1008.5
+    budget.release(first, min_remaining=9)
+    clock.now = 1007.3  # Xero's window of 1003.0 is over; this call opens the next one
+    opener = budget.acquire("org")
+    budget.release(opener, min_remaining=9)  # newer: the mirror moves on, lapse unchanged
+    spent = take_all(budget) + take_all(budget, "invoice")
+    # The opener said Xero counts it alone: `first` is out of Xero's window, and of ours.
+    assert len(spent) == 6 + 2  # routine to its share, invoices to the margin
+    clock.now = 1008.8  # the mirror has lapsed inside the window opened at 1007.3
+    budget_redis.delete(f"{budget.prefix}:{{org}}:xm")  # Redis's clock, not the test's, expires it
+    # That window holds 9 calls: the margin is all that is left. (An epoch-aligned local
+    # window, new since 1008.0, would have let 7 routine calls and 2 invoices through.)
+    denial = budget.try_acquire("org", "invoice")
+    assert isinstance(denial, Denial) and denial.dimension == "minute"
+    assert denial.retry_after == pytest.approx(1007.3 + 4.0 - 1008.8)
+    assert isinstance(budget.try_acquire("org"), Denial)
+    clock.now += denial.retry_after
+    assert isinstance(budget.try_acquire("org"), Permit)
+
+
+def test_a_report_of_room_cannot_open_more_than_our_own_count(
+    budget_redis: redis.Redis, clock: Clock
+) -> None:
+    budget = make(budget_redis, clock, minute=10, invoice_share=0.0)
+    for _ in range(5):
+        budget.release(budget.acquire("org"))
+    # Xero reports 5 left: its window holds 5 calls, which ones of ours we cannot tell.
+    budget.release(budget.acquire("org"), min_remaining=5)
+    assert len(take_all(budget)) == 4 - 1  # our count: 6 of 9; the mirror would allow 4
+    # A report of less room than our count does refuse more (calls our count does not hold).
+    clock.now += 60
+    budget.release(budget.acquire("org"), min_remaining=3)
+    assert len(take_all(budget)) == 2  # 3 left, 1 never spent
+
+
+def test_the_first_call_of_xeros_window_drops_the_calls_before_it(
+    budget_redis: redis.Redis, clock: Clock
+) -> None:
+    budget = make(budget_redis, clock, minute=10, invoice_share=0.0)
+    start = clock.now
+    for offset in (0, 20, 40):
+        clock.now = start + offset
+        for _ in range(3):
+            budget.release(budget.acquire("org"))
+    clock.now = start + 60  # the first three have left our count: three permits are open
+    assert budget.snapshot("org")["minute_used"] == 6
+    opener = budget.acquire("org")
+    held = budget.acquire("org")  # in flight while the opener's answer arrives
+    # Xero counts the opener alone: its window began after the calls of +20 and +40 s ended.
+    budget.release(opener, min_remaining=9)
+    assert budget.snapshot("org")["minute_used"] == 2
+    assert len(take_all(budget)) == 9 - 2
+    budget.release(held)
+
+
+def test_a_lapsed_lease_counts_as_a_call_made_when_it_lapsed(
+    budget_redis: redis.Redis, clock: Clock
+) -> None:
+    budget = make(budget_redis, clock, minute=4, concurrent=5, invoice_share=0.0, lease_seconds=30)
+    held = [budget.acquire("org") for _ in range(3)]  # a worker dies holding them
+    assert isinstance(budget.try_acquire("org"), Denial)
+    clock.now += 31  # the leases lapse: the calls may have reached Xero until now
+    assert budget.snapshot("org")["in_flight"] == 0
+    denial = budget.try_acquire("org")
+    assert isinstance(denial, Denial) and denial.dimension == "minute"
+    assert denial.retry_after == pytest.approx(60 - 1)
+    budget.release(held[0])  # the dead worker's late release counts nothing twice
+    clock.now += denial.retry_after
+    assert len(take_all(budget)) == 3
 
 
 def test_organisations_have_separate_budgets(budget_redis: redis.Redis, clock: Clock) -> None:

@@ -7,28 +7,61 @@ a refusal says, in seconds, when to come back, and the caller retries later or d
 How a permit is decided (all in one script, so processes never race):
 
 * closed — after Xero answered 429 the budget is shut for everyone until `Retry-After`.
-* in flight — sorted sets of leases scored by expiry; a crashed worker's lease lapses by itself.
-* minute/day — Xero's own count is authoritative: the last `X-MinLimit-Remaining` /
-  `X-DayLimit-Remaining` is mirrored (minus every permit granted since), and the mirror lives
-  one window from the first report of a window, so it can only lapse after Xero's window has
-  reset. Xero's windows start when Xero decides, not on our clock. While no mirror exists
-  (first calls, after a lapse) fixed local windows of settable length (`minute_seconds`, for
-  time-scaled tests) stand in.
+* in flight — sorted sets of leases scored by expiry; a crashed worker's lease lapses by itself
+  (and then counts as a call made at its lapse, below).
+* minute/day, our own count — every permit counts from the moment it is granted until one
+  window after its call ended (in flight, then in a bucket of its end time: buckets are a
+  sixtieth of the window, and a bucket's calls count until one window after the last of them
+  ended). Xero's windows are fixed, but each opens with the first call after the previous one
+  closed, at a moment of Xero's choosing; whenever Xero's current window began, it began less
+  than a window ago, so every call of ours it holds is among these. This count is never below
+  Xero's count of our calls, whatever the phase of Xero's windows, and no report, lapse or
+  call in flight across a boundary can make it so. Refusals say when enough of the oldest
+  buckets leave the window.
+* realigned by Xero — a response whose `X-MinLimit-Remaining` is the limit minus one says
+  that Xero counts that call alone in its window: every call of ours that ended before that
+  call was granted is outside Xero's current window (or Xero would have counted it), and is
+  dropped from our count. So when Xero's window turns over, the first call of the new one
+  opens the whole window to everyone instead of the old calls leaving one by one.
+  (`X-DayLimit-Remaining` likewise for the day.)
+* minute/day, Xero's count — the last `X-MinLimit-Remaining` / `X-DayLimit-Remaining` is
+  mirrored (minus every permit granted since) and lives one window from the first report of
+  a window. It can only refuse more: it is what tells us of calls our count does not hold
+  (another deployment on the same connection, a limit lower than configured such as the
+  Starter tier's 1,000 a day, a Redis that lost its counts).
 * reserve — a share of each limit is kept for invoice creation: routine work never uses it,
   while invoice calls use the reserve first and then whatever routine work left.
-* margin — a call or two is never spent, so small reorderings between processes cannot tip a
-  budget-following client into a 429.
+* margin — a call or two is never spent.
 
-Correcting from headers is conservative: a response reports Xero's count when it was served;
-every permit granted after that response's permit is subtracted, and a report older than the
-last one applied can only lower the mirror, never raise it.
+Why our own count, and not the mirror, is what keeps us under Xero's limit (issue 12: two
+tasks fetching the template contact got a 429 at a minute boundary, every run;
+`tests/xero/test_budget_boundary.py` replays it against the sandbox, and
+`test_budget.py::test_a_report_cannot_open_more_than_our_own_count_allows` with a controlled
+clock). The mirror used to be the only authority while it existed, and a local fixed window
+aligned to the epoch stood in while it did not. The mirror's life was measured from the first
+report of *a* window, but a later report from Xero's *next* window moved its count on to that
+window without moving its lapse. A slow call opened Xero's window W1 and its answer came back
+1.5 s later, so the mirror lapsed 1.5 s after W1 ended; a call in between opened W2, work spent
+W2 down to its last call, and the mirror lapsed in the middle of W2. The local window, whose
+epoch-aligned boundary had just passed, counted nothing, so every task that came back at that
+moment (each first fetching the template contact) was let through before any answer could
+restore the mirror: Xero served one and refused the others. Any lapse of the mirror inside one
+of Xero's windows did the same, since Xero's windows are not ours to align with; and
+re-dating the mirror on a newer-looking report would not have closed it (a report looks newer
+when two calls overtake each other in flight, and calls in flight across a boundary land in
+either window). So the count that keeps us under the limit now bounds every possible phase of
+Xero's windows, and Xero's reports only tighten it (the mirror) or realign it (above).
+
+Correcting the mirror from headers is conservative: a response reports Xero's count when it
+was served; every permit granted after that response's permit is subtracted, and a report
+older than the last one applied can only lower the mirror, never raise it.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,34 +72,107 @@ from xerosync.xero.errors import BudgetExhausted
 
 Priority = Literal["invoice", "routine"]
 PRIORITIES: tuple[str, ...] = ("invoice", "routine")
+BUCKETS_PER_WINDOW = 60
+"""Our own count keeps calls in buckets this fine: a call counts up to 1/60 window too long."""
 
-_ACQUIRE = """
-local p = KEYS[1]
-local now = tonumber(ARGV[1])
-if not now then
+_COMMON = """
+local function now_ms(arg)
+  local n = tonumber(arg)
+  if n then return n end
   local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+
+-- A call that ended (or whose lease lapsed) at `at` counts in the bucket of that moment, in
+-- the day and the minute, and in routine work's own count when it was routine. A bucket is
+-- two fields: `<index>` (calls) and `<index>t` (when the last of them ended).
+local function tally(p, at, routine, dims)
+  for _, d in ipairs(dims) do
+    local keys = {p .. ':s' .. d[1]}
+    if routine then keys[2] = p .. ':s' .. d[1] .. 'r' end
+    local index = tostring(math.floor(at / d[3]))
+    for _, key in ipairs(keys) do
+      redis.call('HINCRBY', key, index, 1)
+      local last = tonumber(redis.call('HGET', key, index .. 't') or '0')
+      if at > last then redis.call('HSET', key, index .. 't', at) end
+      redis.call('PEXPIRE', key, d[2] * 2 + d[3])
+    end
+  end
+end
+"""
+
+_ACQUIRE_BODY = """
+local p = KEYS[1]
+local now = now_ms(ARGV[1])
 local mlim, dlim, clim = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local mms, dms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local rm, rd, rc = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local mm, md = tonumber(ARGV[10]), tonumber(ARGV[11])
 local lease_ms, lease_id, cretry = tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[14])
 local routine = ARGV[15] == 'routine'
+local mbw, dbw = tonumber(ARGV[16]), tonumber(ARGV[17])
+local dims = {{'m', mms, mbw}, {'d', dms, dbw}}
 
 local closed = redis.call('PTTL', p .. ':closed')
 if closed > 0 then return {0, closed, 'closed', now} end
 
+-- Leases that lapsed: the call may have reached Xero at any moment up to the lapse.
 local lk, lrk = p .. ':leases', p .. ':leases:r'
+local lapsed = redis.call('ZRANGEBYSCORE', lk, '-inf', now, 'WITHSCORES')
+for i = 1, #lapsed, 2 do
+  tally(p, tonumber(lapsed[i + 1]), redis.call('ZREM', lrk, lapsed[i]) == 1, dims)
+end
 redis.call('ZREMRANGEBYSCORE', lk, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', lrk, '-inf', now)
-if redis.call('ZCARD', lk) + 1 > clim then return {0, cretry, 'concurrent', now} end
-if routine and redis.call('ZCARD', lrk) + 1 > clim - rc then
-  return {0, cretry, 'concurrent', now}
+local inflight, inflight_r = redis.call('ZCARD', lk), redis.call('ZCARD', lrk)
+if inflight + 1 > clim then return {0, cretry, 'concurrent', now} end
+if routine and inflight_r + 1 > clim - rc then return {0, cretry, 'concurrent', now} end
+
+-- Calls of ours that ended less than a window ago, by bucket, oldest first.
+local function recent(key, ms)
+  local raw = redis.call('HGETALL', key)
+  local fields = {}
+  for i = 1, #raw, 2 do fields[raw[i]] = raw[i + 1] end
+  local total, kept = 0, {}
+  for name, value in pairs(fields) do
+    if string.sub(name, -1) ~= 't' then
+      local last = tonumber(fields[name .. 't'] or '0')
+      if last + ms <= now then
+        redis.call('HDEL', key, name, name .. 't')
+      else
+        total = total + tonumber(value)
+        kept[#kept + 1] = {last, tonumber(value)}
+      end
+    end
+  end
+  table.sort(kept, function(a, b) return a[1] < b[1] end)
+  return total, kept
 end
 
--- One limit (minute or day): Xero's mirrored count if there is one, else the local window.
+-- How long until `excess` of those calls have left the window (in-flight ones count for a
+-- whole window once they end).
+local function wait_for(kept, excess, ms)
+  local freed = 0
+  for _, e in ipairs(kept) do
+    freed = freed + e[2]
+    if freed >= excess then return math.max(1, e[1] + ms - now) end
+  end
+  return ms
+end
+
+-- One limit (minute or day): our own count of the last window, and Xero's if reported.
 local function check(kind, lim, ms, reserve, margin)
+  local wait = 0
+  local total, kept = recent(p .. ':s' .. kind, ms)
+  total = total + inflight
+  local open = lim - margin
+  if total + 1 > open then wait = wait_for(kept, total + 1 - open, ms) end
+  if routine then
+    local own, own_kept = recent(p .. ':s' .. kind .. 'r', ms)
+    own = own + inflight_r
+    open = lim - margin - reserve
+    if own + 1 > open then wait = math.max(wait, wait_for(own_kept, own + 1 - open, ms)) end
+  end
   local mirror = p .. ':x' .. kind
   local remaining = redis.call('GET', mirror)
   if remaining then
@@ -76,19 +182,9 @@ local function check(kind, lim, ms, reserve, margin)
       local used = tonumber(redis.call('GET', mirror .. ':inv') or '0')
       keep = margin + math.max(0, reserve - used)
     end
-    if remaining - 1 < keep then
-      return math.max(redis.call('PTTL', mirror), 1)
-    end
-    return 0
+    if remaining - 1 < keep then wait = math.max(wait, redis.call('PTTL', mirror), 1) end
   end
-  local win = math.floor(now / ms)
-  local total = tonumber(redis.call('GET', p .. ':' .. kind .. ':' .. win) or '0')
-  if total + 1 > lim - margin then return (win + 1) * ms - now end
-  if routine then
-    local own = tonumber(redis.call('GET', p .. ':' .. kind .. 'r:' .. win) or '0')
-    if own + 1 > lim - margin - reserve then return (win + 1) * ms - now end
-  end
-  return 0
+  return wait
 end
 
 local wait = check('d', dlim, dms, rd, md)
@@ -96,22 +192,13 @@ if wait > 0 then return {0, wait, 'day', now} end
 wait = check('m', mlim, mms, rm, mm)
 if wait > 0 then return {0, wait, 'minute', now} end
 
-local function count(kind, ms)
-  local win = math.floor(now / ms)
-  local key = p .. ':' .. kind .. ':' .. win
-  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ms * 2) end
-  if routine then
-    key = p .. ':' .. kind .. 'r:' .. win
-    if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ms * 2) end
-  end
+for _, kind in ipairs({'m', 'd'}) do
   local mirror = p .. ':x' .. kind
   if redis.call('EXISTS', mirror) == 1 then
     redis.call('DECR', mirror)
     if not routine then redis.call('INCR', mirror .. ':inv') end
   end
 end
-count('d', dms)
-count('m', mms)
 
 local seq = redis.call('INCR', p .. ':seq')
 redis.call('ZADD', lk, now + lease_ms, lease_id)
@@ -123,17 +210,34 @@ end
 return {1, seq, 'ok', now}
 """
 
-_SETTLE = """
+_SETTLE_BODY = """
 local p = KEYS[1]
 local lease_id, seq = ARGV[1], tonumber(ARGV[2])
 local mms, dms, granted = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local now = tonumber(ARGV[8])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms(ARGV[8])
+local mbw, dbw = tonumber(ARGV[10]), tonumber(ARGV[11])
+local mlim, dlim = tonumber(ARGV[12]), tonumber(ARGV[13])
+local was_routine = redis.call('ZREM', p .. ':leases:r', lease_id) == 1
+if redis.call('ZREM', p .. ':leases', lease_id) == 1 then
+  tally(p, now, was_routine, {{'m', mms, mbw}, {'d', dms, dbw}})
 end
-redis.call('ZREM', p .. ':leases', lease_id)
-redis.call('ZREM', p .. ':leases:r', lease_id)
+
+-- Xero counts this call alone in its window: none of ours that ended before it was granted is
+-- in Xero's current window (it would have been counted), nor in any later one.
+local function forget_before(kind, remaining, lim)
+  if remaining == '' or lim - tonumber(remaining) > 1 then return end
+  for _, key in ipairs({p .. ':s' .. kind, p .. ':s' .. kind .. 'r'}) do
+    local raw = redis.call('HGETALL', key)
+    for i = 1, #raw, 2 do
+      local name = raw[i]
+      if string.sub(name, -1) == 't' and tonumber(raw[i + 1]) < granted then
+        redis.call('HDEL', key, name, string.sub(name, 1, -2))
+      end
+    end
+  end
+end
+forget_before('m', ARGV[3], mlim)
+forget_before('d', ARGV[4], dlim)
 local after = tonumber(redis.call('GET', p .. ':seq') or '0') - seq
 local meta = p .. ':xmeta'
 local function correct(kind, remaining, ttl)
@@ -163,6 +267,8 @@ redis.call('PEXPIRE', meta, dms * 2)
 return after
 """
 
+_ACQUIRE = _COMMON + _ACQUIRE_BODY
+_SETTLE = _COMMON + _SETTLE_BODY
 
 _CLOSE = """
 local key = KEYS[1] .. ':closed'
@@ -276,6 +382,10 @@ class RateBudget:
             max(1, int(self.limits.day_window * 1000)),
         )
 
+    def _buckets_ms(self) -> tuple[int, int]:
+        minute_ms, day_ms = self._windows_ms()
+        return max(1, minute_ms // BUCKETS_PER_WINDOW), max(1, day_ms // BUCKETS_PER_WINDOW)
+
     def try_acquire(self, org: str, priority: str = "routine") -> Permit | Denial:
         """A permit, or a Denial saying which limit and when to come back. Never blocks."""
         if priority not in PRIORITIES:
@@ -301,6 +411,7 @@ class RateBudget:
                 lease_id,
                 max(1, int(lim.concurrent_retry_seconds * 1000)),
                 priority,
+                *self._buckets_ms(),
             ],
         )
         granted, value, reason, now_ms = result
@@ -340,6 +451,9 @@ class RateBudget:
                 round(permit.granted_at * 1000),
                 self._now_arg(),
                 permit.priority,
+                *self._buckets_ms(),
+                self.limits.minute,
+                self.limits.day,
             ],
         )
 
@@ -358,30 +472,41 @@ class RateBudget:
             self.release(granted)
 
     def snapshot(self, org: str) -> dict[str, Any]:
-        """Current counters, for diagnostics and the bench (not used for decisions)."""
+        """Current counters, for diagnostics and the bench (not used for decisions).
+
+        `minute_used` / `day_used`: our calls that count against the current window (in
+        flight, or ended less than a window ago)."""
         key = self._key(org)
         now = self.clock() if self.clock else _redis_time(self.redis)
-        minute_ms, day_ms = self._windows_ms()
         now_ms = int(now * 1000)
-        values = self.redis.mget(
-            [
-                f"{key}:m:{now_ms // minute_ms}",
-                f"{key}:d:{now_ms // day_ms}",
-                f"{key}:xm",
-                f"{key}:xd",
-                f"{key}:seq",
-            ]
+        in_flight = int(self.redis.zcount(f"{key}:leases", now_ms, "+inf"))
+        used = [
+            in_flight + _recent(self.redis.hgetall(f"{key}:s{kind}"), window, now_ms)
+            for kind, window in zip("md", self._windows_ms(), strict=True)
+        ]
+        xm, xd, seq = (
+            None if v is None else int(v)
+            for v in self.redis.mget([f"{key}:xm", f"{key}:xd", f"{key}:seq"])
         )
-        minute, day, xm, xd, seq = (None if v is None else int(v) for v in values)
         return {
-            "minute_used": minute or 0,
-            "day_used": day or 0,
+            "minute_used": used[0],
+            "day_used": used[1],
             "xero_minute_remaining": xm,
             "xero_day_remaining": xd,
-            "in_flight": int(self.redis.zcount(f"{key}:leases", now_ms, "+inf")),
+            "in_flight": in_flight,
             "closed_for": max(0, int(self.redis.pttl(f"{key}:closed"))) / 1000,
             "permits_total": seq or 0,
         }
+
+
+def _recent(buckets: Mapping[Any, Any], window_ms: int, now_ms: int) -> int:
+    """Calls in one count's buckets that still count against a window ending now."""
+    fields = {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in buckets.items()}
+    return sum(
+        n
+        for name, n in fields.items()
+        if not name.endswith("t") and fields.get(name + "t", 0) + window_ms > now_ms
+    )
 
 
 def _redis_time(client: redis.Redis) -> float:
