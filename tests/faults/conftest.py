@@ -72,6 +72,19 @@ class FaultEnv:
     def worker_logs(self) -> str:
         return "\n".join(f"--- {w.name}\n{w.log_tail()}" for w in self.workers)
 
+    def log_paths(self) -> list[Path]:
+        """Every worker's whole log, the killed and the stopped ones included."""
+        return [w.log_path for w in self.workers]
+
+    def served_429s(self) -> int:
+        """429s the sandbox's rate limiter served (injected faults are not counted).
+
+        Raises if the sandbox's request log no longer starts at the run's first request."""
+        log = self.control.requests()
+        if log and log[0]["seq"] != 1:
+            raise AssertionError(f"the sandbox's request log lost its first {log[0]['seq'] - 1}")
+        return sum(1 for r in log if r["status"] == 429 and not r.get("fault"))
+
 
 @contextlib.contextmanager
 def _database(workdir: Path) -> Iterator[str]:

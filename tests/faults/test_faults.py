@@ -9,6 +9,9 @@ stopped, faults end, and routine passes catch up, as beat's would.
 
 Afterwards the sandbox holds exactly one invoice per confirmed order and every customer's
 latest details, and every link is either synced or carries an error an operator can read.
+On the way, the sandbox served no 429, no task ended in an exception (Celery's "raised
+unexpected"), and the only tracebacks in any worker's log are those the run caused on purpose
+(`tests/faults/logs.py`: retries that could not be sent while Redis was down).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import redis
 from sqlalchemy import select
 
 from tests.faults.conftest import FaultEnv
+from tests.faults.logs import Allowance, explained_tracebacks, unexplained_tracebacks
 from tests.faults.processes import Worker
+from tests.fixtures.worker_logs import retries, unexpected_errors
 from xerosync.models import (
     Customer,
     LinkKind,
@@ -82,6 +87,9 @@ class Record:
     killed_mid_write: bool = False
     kill_waited: float = 0.0
     redis_restarted: bool = False
+    redis_down: tuple[float, float] | None = None
+    """Wall-clock seconds: the restart began, Redis answered again."""
+    killed_log: str | None = None
     passes_enqueued: int = 0
     catch_up_passes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -215,9 +223,7 @@ def kill_invoice_worker_mid_write(env: FaultEnv, worker: Worker, record: Record)
     from xerosync.sandbox.control import SandboxControl
 
     control = SandboxControl(env.sandbox.url, timeout=10)
-    control.add_fault(
-        "slow", method="PUT", path=f"{API}/Invoices", seconds=KILL_MARKER_SECONDS
-    )
+    control.add_fault("slow", method="PUT", path=f"{API}/Invoices", seconds=KILL_MARKER_SECONDS)
     started = time.monotonic()
     deadline = started + 20
     while time.monotonic() < deadline:
@@ -227,6 +233,7 @@ def kill_invoice_worker_mid_write(env: FaultEnv, worker: Worker, record: Record)
             break
         time.sleep(0.02)
     record.kill_waited = time.monotonic() - started
+    record.killed_log = worker.log_path.name
     worker.kill()
     return env.start_worker("invoices-2", "invoices", concurrency=2)
 
@@ -341,8 +348,13 @@ def verdict(env: FaultEnv, order_ids: list[int], expected: dict[int, Expected]) 
     return result
 
 
-def catch_up(env: FaultEnv, order_ids: list[int], expected: dict[int, Expected],
-             record: Record, deadline: float) -> Verdict:
+def catch_up(
+    env: FaultEnv,
+    order_ids: list[int],
+    expected: dict[int, Expected],
+    record: Record,
+    deadline: float,
+) -> Verdict:
     """Routine passes, as beat runs them, until everything is settled or time is up."""
     current = verdict(env, order_ids, expected)
     while not current.converged and time.monotonic() < deadline:
@@ -403,7 +415,9 @@ def test_nothing_lost_nothing_twice_through_faults_kills_and_a_redis_restart(
     def restart() -> None:
         try:
             record.backlog_at_restart = broker_backlog(env)
+            began = time.time()
             env.redis.restart(down_for=1.5)
+            record.redis_down = (began, time.time())
             record.redis_restarted = True
         except Exception as exc:
             record.errors.append(f"redis restart: {type(exc).__name__}: {exc}")
@@ -464,16 +478,31 @@ def test_nothing_lost_nothing_twice_through_faults_kills_and_a_redis_restart(
     final = catch_up(env, order_ids, expected, record, deadline=time.monotonic() + 90)
     record.timings["catch_up"] = time.monotonic() - caught_up
 
+    served_429s = env.served_429s()
+    logs = "\n".join(path.read_text(errors="replace") for path in env.log_paths())
+    crashed = unexpected_errors(logs)
+    allow = Allowance(env.redis.port, record.redis_down, record.killed_log)
+    unexplained = unexplained_tracebacks(env.log_paths(), allow)
     report = (
         f"timings {record.timings}, backlog at restart {record.backlog_at_restart}, "
         f"faults armed {dict(record.faults)}, enqueue failures {record.enqueue_failures}, "
         f"passes during load {record.passes_enqueued}, catch-up {record.catch_up_passes}, "
-        f"visible errors {len(final.visible_errors)}: {final.visible_errors[:5]}"
+        f"visible errors {len(final.visible_errors)}: {final.visible_errors[:5]}, "
+        f"429s served {served_429s}, task retries {len(retries(logs))}, tasks that raised "
+        f"{len(crashed)}, tracebacks explained by the broker restart or the kill "
+        f"{explained_tracebacks(env.log_paths(), allow)}, unexplained {len(unexplained)}"
     )
     print(report)
     assert not record.errors, record.errors
     assert record.killed_mid_write, "no invoice write was in flight to kill the worker in"
     assert record.redis_restarted
+    # The path, not only the end state: Xero never refused a call, and every failure a task
+    # met was one the retry policy handled (retry, defer or a recorded error), not a crash.
+    assert served_429s == 0, f"the sandbox served {served_429s} 429s; {report}"
+    assert not crashed, f"{len(crashed)} tasks ended in an exception: {crashed[:10]}; {report}"
+    assert not unexplained, (
+        f"{len(unexplained)} tracebacks no fault of the run explains: {unexplained[:10]}"
+    )
     # Faults are armed one per target and wait for matching traffic, so their number follows
     # the traffic; what matters is that every kind struck, several times.
     assert all(record.faults[kind] >= 5 for kind in ("error", "slow", "drop", "lost_response")), (

@@ -83,3 +83,33 @@ def test_faults_list_and_clear(sandbox: Sandbox) -> None:
     assert sandbox.control.faults()[0]["count"] == 3
     sandbox.control.clear_faults()
     assert sandbox.control.faults() == []
+
+
+def test_outage_fails_every_matching_request_until_its_time_passes(sandbox: Sandbox) -> None:
+    sandbox.headers()
+    [armed] = sandbox.control.outage(1.0, status=503)
+    assert armed["for_seconds"] == 1.0 and 0 < armed["seconds_left"] <= 1.0
+    ends = time.monotonic() + 1.0
+    statuses = []
+    while time.monotonic() < ends - 0.2:
+        statuses.append(_put_contact(sandbox, f"Outage Co {len(statuses)}").status_code)
+    assert len(statuses) >= 3 and set(statuses) == {503}
+    assert not any(n.startswith("Outage Co") for n in _names(sandbox))
+    # Faults on other paths are not touched; the outage is not used up by its requests.
+    assert [f["kind"] for f in sandbox.control.faults()] == ["error"]
+    time.sleep(max(0.0, ends - time.monotonic()) + 0.05)
+    assert sandbox.control.faults() == []
+    assert _put_contact(sandbox, "After Outage Co").status_code == 200
+
+
+def test_outage_ends_early_when_faults_are_cleared(sandbox: Sandbox) -> None:
+    sandbox.headers()
+    sandbox.control.outage(60, path="/api.xro/2.0/Contacts")
+    assert _put_contact(sandbox, "Down Co").status_code == 503
+    sandbox.control.clear_faults()
+    assert _put_contact(sandbox, "Up Co").status_code == 200
+
+
+def test_outage_needs_a_positive_duration(sandbox: Sandbox) -> None:
+    with pytest.raises(RuntimeError, match="for_seconds"):
+        sandbox.control.outage(0)

@@ -69,6 +69,17 @@ class SandboxControl:
                 body[key] = value
         return list(self._call("POST", "/faults", body)["Faults"])
 
+    def outage(self, seconds: float, *, status: int = 503, kind: str = "error",
+               method: str | None = None, path: str | None = "/api.xro/2.0"
+               ) -> list[dict[str, Any]]:
+        """Every matching request fails (`kind`, `status`) for the next `seconds` (wall time);
+        by default every accounting call answers 503. `clear_faults()` ends it early."""
+        body: dict[str, Any] = {"kind": kind, "status": status, "for_seconds": seconds}
+        for key, value in (("method", method), ("path", path)):
+            if value is not None:
+                body[key] = value
+        return list(self._call("POST", "/faults", body)["Faults"])
+
     def faults(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/faults")["Faults"])
 

@@ -87,7 +87,7 @@ def _route(state: SandboxState, request: Request) -> Response:
                 state.faults.add(Fault.from_json(_body(request)))
             elif method == "DELETE":
                 state.faults.clear()
-            return _json({"Faults": [f.as_dict() for f in state.faults.items]})
+            return _json({"Faults": [f.as_dict() for f in state.faults.active()]})
         if head == "clock":
             if method == "POST":
                 advance = float(_body(request).get("advance_seconds", 0))
