@@ -10,10 +10,15 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    celeryd_after_setup,
+    celeryd_init,
+)
 
 from xerosync.observability import configure_logging, init_sentry
-from xerosync.settings import get_settings
+from xerosync.settings import get_settings, warn_about_settings
 
 app = Celery("xerosync")
 app.config_from_object("celeryconfig")
@@ -24,6 +29,14 @@ app.autodiscover_tasks(["xerosync"], related_name="tasks", force=False)
 def _start_sentry(**_kwargs: Any) -> None:
     """Sentry in every worker (and beat, through the Celery integration) when a DSN is set."""
     init_sentry(get_settings())
+
+
+@celeryd_after_setup.connect
+def _check_settings(**_kwargs: Any) -> None:
+    """At worker start, name settings that work but should change (a deprecated Xero scope
+    in XERO_SCOPES, with its replacement). After `celeryd_init`, once logging is set up, so
+    the warning carries the worker's format."""
+    warn_about_settings(get_settings(), logging.getLogger("xerosync.app"))
 
 
 @after_setup_logger.connect

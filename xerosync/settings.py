@@ -8,6 +8,7 @@ later inside a task.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -17,6 +18,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+
+log = logging.getLogger(__name__)
 
 SANDBOX_URL = "http://127.0.0.1:8765"
 """Where `xerosync sandbox` listens by default: the embedded Xero."""
@@ -177,7 +180,7 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "XERO_SCOPES": (
         _text,
         "openid profile email offline_access accounting.contacts accounting.settings "
-        "accounting.transactions",
+        "accounting.invoices",
     ),
     "TOKEN_ENCRYPTION_KEY": (_optional_text, None),
     "XERO_MINUTE_LIMIT": (_positive_int, "60"),
@@ -241,6 +244,22 @@ def load_settings(
         else:
             values[name] = _parse_one(name, raw, parser)
     return Settings(**values)
+
+
+def settings_warnings(settings: Settings) -> list[str]:
+    """Settings that work today but should change, each as one line naming the setting."""
+    from xerosync.xero.scopes import deprecation_warning  # the Xero package only when asked
+
+    warning = deprecation_warning(settings.XERO_SCOPES, setting="XERO_SCOPES")
+    return [warning] if warning else []
+
+
+def warn_about_settings(settings: Settings, logger: logging.Logger | None = None) -> list[str]:
+    """Log each of `settings_warnings` as a warning (the CLI and worker start-up check)."""
+    lines = settings_warnings(settings)
+    for line in lines:
+        (logger or log).warning("%s", line)
+    return lines
 
 
 @lru_cache(maxsize=1)

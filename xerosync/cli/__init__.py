@@ -58,12 +58,14 @@ def _observe(command: str) -> None:
     if command in ("sandbox", "worker", "beat", "flower"):
         return  # servers configure their own
     from xerosync.observability import configure_logging, init_sentry
-    from xerosync.settings import get_settings
+    from xerosync.settings import get_settings, warn_about_settings
 
     settings = get_settings()
     # A command prints its own results; the log shows warnings unless LOG_LEVEL says DEBUG.
     configure_logging(settings, level="DEBUG" if settings.LOG_LEVEL == "DEBUG" else "WARNING")
     init_sentry(settings)
+    if command != "connect":  # connect says it in its own words, once, about what it got
+        warn_about_settings(settings)
 
 
 if __name__ == "__main__":  # pragma: no cover

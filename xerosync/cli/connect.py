@@ -15,8 +15,9 @@ import queue
 import sys
 import threading
 import webbrowser
+from dataclasses import replace
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 from sqlalchemy import func, select
@@ -32,9 +33,10 @@ from xerosync.connections import (
 from xerosync.db import get_engine, session_scope
 from xerosync.models import Connection, ConnectionStatus, Customer, Order, Product
 from xerosync.settings import Settings, get_settings
+from xerosync.xero import scopes
 from xerosync.xero.auth import Connection as XeroConnection
 from xerosync.xero.auth import IdentityClient, TokenSet
-from xerosync.xero.errors import XeroError
+from xerosync.xero.errors import AuthenticationError, XeroError
 from xerosync.xero.factory import identity_client
 
 CALLBACK_TIMEOUT_SECONDS = 300
@@ -73,12 +75,13 @@ def _connect(args: argparse.Namespace) -> int:
         cipher = token_cipher(settings)
         identity = identity_client(settings)
         if args.client_credentials:
-            tokens = identity.client_credentials(settings.XERO_SCOPES)
+            tokens = _client_credentials(identity, settings)
         else:
             tokens = _authorization_code_flow(identity, settings, no_browser=args.no_browser)
         offered = identity.connections(tokens.access_token)
     except (XeroError, OrganisationError) as exc:
         raise CommandError(str(exc)) from None
+    held = scopes.grant_warning(tokens)
     chosen = _choose(offered, args.tenant, store_all=args.all)
     reconnected: list[tuple[int, str]] = []
     with session_scope(get_engine()) as session:
@@ -96,6 +99,8 @@ def _connect(args: argparse.Namespace) -> int:
             )
             state = "encrypted" if row.token_encrypted else "unencrypted (sandbox only)"
             print(f"connected {row.tenant_name} ({row.tenant_id}); tokens stored {state}")
+            if held:
+                print(f"warning: {row.tenant_name} {held}", file=sys.stderr)
             if before is not None and before != ConnectionStatus.ACTIVE.value:
                 reconnected.append((row.id, row.tenant_name))
     for connection_id, name in reconnected:
@@ -178,9 +183,8 @@ def _authorization_code_flow(
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url, state = identity.authorization_url(
-            settings.XERO_REDIRECT_URI, settings.XERO_SCOPES.split()
-        )
+        requested = _requested(settings)
+        url, state = identity.authorization_url(settings.XERO_REDIRECT_URI, list(requested))
         if settings.uses_sandbox:
             _follow_sandbox_authorize(url)
         else:
@@ -190,15 +194,56 @@ def _authorization_code_flow(
         try:
             path = received.get(timeout=CALLBACK_TIMEOUT_SECONDS)
         except queue.Empty:
+            hint = scopes.deprecation_warning(settings.XERO_SCOPES)
             raise CommandError(
                 f"no redirect reached {settings.XERO_REDIRECT_URI} within "
                 f"{CALLBACK_TIMEOUT_SECONDS}s"
+                + (f"; if Xero showed an error about scopes: {hint}" if hint else "")
             ) from None
-        code = identity.code_from_redirect(urljoin(settings.XERO_REDIRECT_URI, path), state)
-        return identity.exchange_code(code, settings.XERO_REDIRECT_URI)
+        redirect_url = urljoin(settings.XERO_REDIRECT_URI, path)
+        _refuse_on_oauth_error(redirect_url, settings)
+        code = identity.code_from_redirect(redirect_url, state)
+        tokens = identity.exchange_code(code, settings.XERO_REDIRECT_URI)
+        if not tokens.scope:  # RFC 6749 §5.1: no `scope` means what was asked for
+            tokens = replace(tokens, scope=scopes.split(requested))
+        return tokens
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _refuse_on_oauth_error(redirect_url: str, settings: Settings) -> None:
+    """An authorize redirect carrying an OAuth error (RFC 6749 §4.1.2.1), e.g. Xero refusing a
+    scope at consent, as one line: which scope, that XERO_SCOPES asks for it, what instead."""
+    query = parse_qs(urlsplit(redirect_url).query)
+    if "error" not in query:
+        return
+    description = next(iter(query.get("error_description") or []), None)
+    raise CommandError(
+        scopes.refusal_message(query["error"][0], description, _requested(settings))
+    )
+
+
+def _requested(settings: Settings) -> tuple[str, ...]:
+    """What the authorize URL asks for: XERO_SCOPES, plus offline_access (always asked)."""
+    return scopes.split([*settings.XERO_SCOPES.split(), "offline_access"])
+
+
+def _client_credentials(identity: IdentityClient, settings: Settings) -> TokenSet:
+    """A custom connection's token; a refused scope is named like a refusal at consent.
+    OpenID and `offline_access` mean nothing to a custom connection and are not sent."""
+    wanted = [s for s in scopes.split(settings.XERO_SCOPES) if s not in scopes.IDENTITY_SCOPES]
+    try:
+        return identity.client_credentials(wanted)
+    except AuthenticationError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        if body.get("error") != "invalid_scope":
+            raise
+        raise CommandError(
+            scopes.refusal_message(
+                "invalid_scope", body.get("error_description"), settings.XERO_SCOPES
+            )
+        ) from None
 
 
 def _follow_sandbox_authorize(url: str) -> None:

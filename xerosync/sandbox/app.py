@@ -1,9 +1,9 @@
 """The WSGI application: routing, and the pipeline every Xero API call goes through.
 
-Pipeline: fault injection → authentication (401) → tenant (403) → rate limit (429, and the
-`X-*Limit-Remaining` headers) → latency → Idempotency-Key replay → the resource handler →
-rendering (JSON, or XML when `Accept` lacks application/json) → request log. Control
-endpoints under `/_sandbox/` bypass all of it.
+Pipeline: fault injection → authentication (401) → tenant (403) → the endpoint's scope (403)
+→ rate limit (429, and the `X-*Limit-Remaining` headers) → latency → Idempotency-Key replay →
+the resource handler → rendering (JSON, or XML when `Accept` lacks application/json) →
+request log. Control endpoints under `/_sandbox/` bypass all of it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from xerosync.sandbox.dates import connection_time
 from xerosync.sandbox.errors import ApiError
 from xerosync.sandbox.faults import Fault
 from xerosync.sandbox.idempotency import MAX_KEY_LENGTH, Stored, fingerprint
-from xerosync.sandbox.identity import Grant, parse_basic
+from xerosync.sandbox.identity import Grant, ScopeRefused, parse_basic, scope_allows
 from xerosync.sandbox.render import envelope, to_json, to_xml
 from xerosync.sandbox.resources import contacts, documents, items, settings
 from xerosync.sandbox.resources.common import Ctx
@@ -145,19 +145,20 @@ class SandboxApp:
                 state.identity.check_client(state.config, args.get("client_id", ""), None)
             except ApiError:
                 return Response("unauthorized_client", 400, mimetype="text/plain")
-            code = state.identity.authorize(
-                args.get("client_id", ""), redirect_uri, args.get("scope", ""),
-                list(state.tenants), state.clock.now(), state.config,
-                code_challenge=args.get("code_challenge"),
-            )
+            try:
+                code = state.identity.authorize(
+                    args.get("client_id", ""), redirect_uri, args.get("scope", ""),
+                    list(state.tenants), state.clock.now(), state.config,
+                    code_challenge=args.get("code_challenge"),
+                )
+            except ScopeRefused as refused:
+                # Xero's own answer is unconfirmed; the sandbox's is RFC 6749 §4.1.2.1.
+                return _redirect(redirect_uri, [
+                    ("error", "invalid_scope"), ("error_description", refused.description),
+                ], args.get("state"))
             state.dirty = True
-        parts = urlsplit(redirect_uri)
-        query = [*parse_qsl(parts.query), ("code", code)]
-        if args.get("state") is not None:
-            query.append(("state", args["state"]))
-        query.append(("scope", args.get("scope", "")))
-        location = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
-        return Response("", 302, headers={"Location": location})
+        return _redirect(redirect_uri, [("code", code)], args.get("state"),
+                         scope=args.get("scope", ""))
 
     def token(self, request: Request, entry: dict[str, Any]) -> Response:
         state = self.state
@@ -182,8 +183,12 @@ class SandboxApp:
                 if not secret:
                     raise errors.oauth_error("invalid_client")
                 tenant_id = next(iter(state.tenants))
-                body = state.identity.client_credentials(
-                    client_id, tenant_id, form.get("scope", ""), now, state.config)
+                try:
+                    body = state.identity.client_credentials(
+                        client_id, tenant_id, form.get("scope", ""), now, state.config)
+                except ScopeRefused as refused:
+                    raise errors.oauth_error(
+                        "invalid_scope", description=refused.description) from None
             else:
                 raise errors.oauth_error("unsupported_grant_type")
         return Response(to_json(body), 200, mimetype="application/json",
@@ -237,6 +242,9 @@ class SandboxApp:
             grant = state.identity.authenticate(request.headers.get("Authorization", ""), now)
             tenant_id = _tenant_for(state, grant, request.headers.get("xero-tenant-id"))
             entry["tenant_id"] = tenant_id
+            resource = subpath.strip("/").split("/", 1)[0]
+            if not scope_allows(grant.scope, request.method, resource):
+                raise errors.forbidden()  # Xero's 403 does not name the missing scope
             decision = state.limiter.acquire(tenant_id, grant.client_id, now, state.config)
         if not decision.allowed:
             return Response(b"", 429, headers=decision.headers, mimetype="text/plain")
@@ -385,6 +393,19 @@ class SandboxApp:
                             content_type="application/json; charset=utf-8")
         return Response(to_xml(body, error=error), status, headers=headers,
                         content_type="text/xml; charset=utf-8")
+
+
+def _redirect(redirect_uri: str, params: list[tuple[str, str]], state: str | None,
+              scope: str | None = None) -> Response:
+    """302 to the client's redirect URI with `params`, then `state`, then `scope` added."""
+    parts = urlsplit(redirect_uri)
+    query = [*parse_qsl(parts.query), *params]
+    if state is not None:
+        query.append(("state", state))
+    if scope is not None:
+        query.append(("scope", scope))
+    location = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    return Response("", 302, headers={"Location": location})
 
 
 def _tenant_for(state: SandboxState, grant: Grant, header: str | None) -> str:

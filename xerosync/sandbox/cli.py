@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+from datetime import date
 from typing import Any
 
 from xerosync.settings import get_settings
@@ -20,7 +21,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default: SANDBOX_PORT)")
     parser.add_argument("--state", default=None, metavar="FILE",
                         help="keep data in FILE across restarts (default: SANDBOX_STATE_FILE)")
+    parser.add_argument("--app-created", default=None, metavar="DATE", type=_iso_date,
+                        help="when the Xero app was created (ISO date; default 2026-03-02: a "
+                             "new app, refused the deprecated broad scopes)")
+    parser.add_argument("--legacy-app", action="store_true",
+                        help="an app created before 2 March 2026: accounting.transactions "
+                             "and the other broad scopes are still granted")
     parser.set_defaults(handler=run)
+
+
+def _iso_date(raw: str) -> str:
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        message = f"expected an ISO date such as 2025-06-01, got {raw!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         config["client_id"] = settings.SANDBOX_CLIENT_ID
     if settings.SANDBOX_CLIENT_SECRET:
         config["client_secret"] = settings.SANDBOX_CLIENT_SECRET
+    if args.legacy_app or args.app_created:
+        config["app_created"] = args.app_created or "2025-06-01"
+        print(f"  Xero app created {config['app_created']}")
     with contextlib.suppress(KeyboardInterrupt):
         serve_forever(host, port, state_file=state, **config)
     return 0

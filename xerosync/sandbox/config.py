@@ -1,9 +1,16 @@
-"""Settable sandbox behaviour (limits, lifetimes, latency), changed via `/_sandbox/config`."""
+"""Settable sandbox behaviour (limits, lifetimes, latency, the app's age and its custom
+connection's scopes), changed via `/_sandbox/config`."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from typing import Any
+
+GRANULAR_ONLY_SINCE = date(2026, 3, 2)
+"""Xero apps created on or after this day get only granular scopes (XERO_FACTS §3)."""
+
+_TEXT_KEYS = ("client_id", "client_secret")
 
 
 @dataclass
@@ -24,6 +31,17 @@ class SandboxConfig:
     auth_code_seconds: int = 300
     client_id: str | None = None
     client_secret: str | None = None
+    app_created: str = GRANULAR_ONLY_SINCE.isoformat()
+    """When the Xero app was created (ISO date). On or after 2026-03-02 (the default) it is a
+    *new* app: the deprecated broad scopes are refused. Earlier: an older app, which may
+    still ask for them."""
+    custom_connection_scopes: str = "accounting.contacts accounting.settings accounting.invoices"
+    """The scopes the organisation authorised for the app's custom connection
+    (client_credentials); a token request may ask for these or fewer."""
+
+    @property
+    def new_app(self) -> bool:
+        return date.fromisoformat(self.app_created) >= GRANULAR_ONLY_SINCE
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,8 +53,30 @@ class SandboxConfig:
         for key, raw in values.items():
             if key not in known:
                 raise ValueError(f"unknown config key {key!r}; known: {', '.join(known)}")
-            if key in ("client_id", "client_secret"):
+            if key in _TEXT_KEYS:
                 parsed[key] = None if raw in (None, "") else str(raw)
+                continue
+            if key == "app_created":
+                try:
+                    parsed[key] = date.fromisoformat(str(raw)).isoformat()
+                except ValueError:
+                    raise ValueError(
+                        f"config key 'app_created' needs an ISO date such as 2025-06-01, "
+                        f"got {raw!r}"
+                    ) from None
+                continue
+            if key == "custom_connection_scopes":
+                scopes = raw.split() if isinstance(raw, str) else raw
+                if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+                    raise ValueError(
+                        "config key 'custom_connection_scopes' needs space-separated scopes"
+                    )
+                from xerosync.sandbox.identity import known_scope
+
+                unknown = [x for x in scopes if not known_scope(x)]
+                if unknown:
+                    raise ValueError(f"config key 'custom_connection_scopes': unknown {unknown}")
+                parsed[key] = " ".join(dict.fromkeys(scopes))
                 continue
             kind = int if known[key].type in ("int", int) else float
             try:

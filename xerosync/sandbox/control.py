@@ -12,7 +12,7 @@ import requests
 from xerosync.sandbox import DEMO_TENANT_ID
 
 DEFAULT_SCOPES = ("openid profile email offline_access accounting.contacts "
-                  "accounting.settings accounting.transactions")
+                  "accounting.settings accounting.invoices")
 
 
 @dataclass
@@ -132,7 +132,7 @@ class SandboxControl:
     def client_credentials(self, client_id: str = "sandbox-client",
                            client_secret: str = "sandbox-secret",
                            scope: str = "accounting.contacts accounting.settings "
-                                        "accounting.transactions") -> Tokens:
+                                        "accounting.invoices") -> Tokens:
         """A custom-connection token (no refresh token, no tenant header needed)."""
         return self._token({"grant_type": "client_credentials", "scope": scope},
                            client_id, client_secret)

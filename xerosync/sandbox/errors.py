@@ -46,6 +46,8 @@ def unauthorized(detail: str = "AuthenticationUnsuccessful") -> ApiError:
 
 
 def forbidden() -> ApiError:
+    """Xero's 403 for a missing or wrong tenant and for a missing scope alike (XERO_FACTS §7):
+    the body does not say which."""
     return ApiError(403, problem(403, "Forbidden", "AuthenticationUnsuccessful"), always_json=True)
 
 
@@ -76,5 +78,10 @@ def not_found() -> ApiError:
     return ApiError(404, "The resource you're looking for cannot be found")
 
 
-def oauth_error(error: str, status: int = 400) -> ApiError:
-    return ApiError(status, {"error": error}, always_json=True)
+def oauth_error(error: str, status: int = 400, description: str | None = None) -> ApiError:
+    """The token endpoint's error body; `error_description` only where the sandbox has words
+    to add (RFC 6749 §5.2 makes it optional; Xero sends `{"error": "invalid_grant"}` bare)."""
+    body = {"error": error}
+    if description:
+        body["error_description"] = description
+    return ApiError(status, body, always_json=True)

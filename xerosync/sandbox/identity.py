@@ -1,10 +1,15 @@
 """Xero's identity service: authorization codes, access tokens and rotating refresh tokens.
 
 Access tokens are opaque to the client but shaped like Xero's (a JWT with `exp`, `client_id`,
-`authentication_event_id`). Refresh tokens rotate on every use; the previous one stays
+`authentication_event_id`, `scope`). Refresh tokens rotate on every use; the previous one stays
 usable for `refresh_grace_seconds` (Xero's answer to a lost refresh response), after which it
 gets `invalid_grant`. client_credentials tokens are "custom connections": one organisation,
 no refresh token, no `xero-tenant-id` needed.
+
+Scopes: the sandbox's own copy of Xero's scope table (xerosync's client has another, in
+`xerosync.xero.scopes`; two copies keep the tests from checking xerosync against itself).
+A new app (`SandboxConfig.app_created` on or after 2026-03-02) is refused the deprecated
+broad scopes; unknown scopes are refused; every Accounting call needs its endpoint's scope.
 """
 
 from __future__ import annotations
@@ -21,6 +26,81 @@ from xerosync.sandbox.config import SandboxConfig
 from xerosync.sandbox.errors import ApiError, oauth_error
 
 _SIGNING_KEY = b"xerosync-sandbox"
+
+# -- the scope table ----------------------------------------------------------------------------
+
+IDENTITY_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+GRANULAR_SCOPES = frozenset({
+    "accounting.contacts", "accounting.settings", "accounting.invoices", "accounting.payments",
+    "accounting.banktransactions", "accounting.manualjournals", "accounting.attachments",
+})
+"""Granular scopes with a read-write form; each also has an `X.read` form."""
+READ_ONLY_SCOPES = frozenset({"accounting.journals.read", "accounting.budgets.read"})
+BROAD_SCOPES = {
+    "accounting.transactions": "accounting.invoices",
+    "accounting.transactions.read": "accounting.invoices.read",
+    "accounting.reports.read": "the accounting.reports.*.read scopes",
+}
+"""Deprecated broad scope → what a new app asks for instead (in the refusal's description)."""
+
+_TRANSACTIONS = ("accounting.transactions",)
+ENDPOINT_SCOPES: dict[str, tuple[str, ...]] = {
+    "contacts": ("accounting.contacts",),
+    "items": ("accounting.settings", "accounting.invoices"),
+    "invoices": ("accounting.invoices", *_TRANSACTIONS),
+    "creditnotes": ("accounting.invoices", *_TRANSACTIONS),
+    "organisation": ("accounting.settings",),
+    "accounts": ("accounting.settings",),
+    "taxrates": ("accounting.settings",),
+    "currencies": ("accounting.settings",),
+    "brandingthemes": ("accounting.settings",),
+    "trackingcategories": ("accounting.settings",),
+}
+"""Accounting resource (lower case) → scopes that grant it (write form; a GET also accepts
+each one's `.read`). `accounting.transactions` only ever reaches a grant of an older app."""
+
+
+class ScopeRefused(Exception):
+    """`invalid_scope`: a requested scope is unknown, or not available to this app."""
+
+    def __init__(self, scope: str, description: str) -> None:
+        super().__init__(description)
+        self.scope = scope
+        self.description = description
+
+
+def known_scope(scope: str) -> bool:
+    if scope in IDENTITY_SCOPES or scope in READ_ONLY_SCOPES or scope in BROAD_SCOPES:
+        return True
+    return scope.removesuffix(".read") in GRANULAR_SCOPES
+
+
+def check_scopes(requested: str, config: SandboxConfig) -> str:
+    """The scopes to grant for a request (order kept, repeats dropped), or `ScopeRefused`
+    for the first one that is unknown or, for a new app, deprecated."""
+    scopes = list(dict.fromkeys(requested.split()))
+    for scope in scopes:
+        if not known_scope(scope):
+            raise ScopeRefused(scope, f"The scope {scope} is not a known Xero scope.")
+        if scope in BROAD_SCOPES and config.new_app:
+            raise ScopeRefused(
+                scope,
+                f"The scope {scope} is not available to apps created on or after "
+                f"2 March 2026; ask for {BROAD_SCOPES[scope]} instead.",
+            )
+    return " ".join(scopes)
+
+
+def scope_allows(granted: str, method: str, resource: str) -> bool:
+    """Whether a grant holding `granted` may call `method` on an Accounting `resource`
+    (True for resources not in the table: the router answers those)."""
+    needs = ENDPOINT_SCOPES.get(resource.lower())
+    if needs is None:
+        return True
+    accepted = set(needs)
+    if method.upper() in ("GET", "HEAD"):
+        accepted |= {f"{n}.read" for n in needs}
+    return not accepted.isdisjoint(granted.split())
 
 
 @dataclass
@@ -92,7 +172,9 @@ class Identity:
         config: SandboxConfig,
         code_challenge: str | None = None,
     ) -> str:
-        """The user approves at once: a grant for every tenant, and a one-time code."""
+        """The user approves at once: a grant for every tenant, and a one-time code.
+        `ScopeRefused` (nothing granted) for an unknown scope, or a broad one on a new app."""
+        scope = check_scopes(scope, config)
         grant = Grant(str(uuid.uuid4()), client_id, scope, list(tenant_ids))
         for tenant_id in tenant_ids:
             grant.connection_ids[tenant_id] = str(uuid.uuid4())
@@ -151,6 +233,19 @@ class Identity:
     def client_credentials(
         self, client_id: str, tenant_id: str, scope: str, now: float, config: SandboxConfig
     ) -> dict[str, object]:
+        """A custom connection's token. It holds the requested scopes if all are among
+        `config.custom_connection_scopes` (a `.read` form counts as its scope), else every
+        configured one when none is asked; identity scopes (openid, offline_access, …) mean
+        nothing here and are ignored. Anything else: `invalid_scope`."""
+        allowed = check_scopes(config.custom_connection_scopes, config).split()
+        wanted = [s for s in dict.fromkeys(scope.split()) if s not in IDENTITY_SCOPES]
+        for item in wanted:
+            if item not in allowed and item.removesuffix(".read") not in allowed:
+                check_scopes(item, config)  # unknown or deprecated: say so
+                raise ScopeRefused(
+                    item, f"The scope {item} is not configured for this custom connection."
+                )
+        scope = " ".join(wanted) if wanted else " ".join(allowed)
         grant = Grant(str(uuid.uuid4()), client_id, scope, [tenant_id], custom=True)
         grant.connection_ids[tenant_id] = str(uuid.uuid4())
         grant.connected_at[tenant_id] = now
@@ -256,4 +351,14 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return client_id, secret
 
 
-__all__ = ["AccessToken", "ApiError", "Grant", "Identity", "RefreshToken", "parse_basic"]
+__all__ = [
+    "AccessToken",
+    "ApiError",
+    "Grant",
+    "Identity",
+    "RefreshToken",
+    "ScopeRefused",
+    "check_scopes",
+    "parse_basic",
+    "scope_allows",
+]

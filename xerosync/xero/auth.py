@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,18 +44,12 @@ from xerosync.xero.errors import (
     XeroTimeout,
     error_from_response,
 )
+from xerosync.xero.scopes import XEROSYNC_SCOPES
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCOPES = (
-    "openid",
-    "profile",
-    "email",
-    "offline_access",
-    "accounting.contacts",
-    "accounting.settings",
-    "accounting.transactions",
-)
+DEFAULT_SCOPES = XEROSYNC_SCOPES
+"""The granular scopes for exactly what xerosync reads and writes (see `xerosync.xero.scopes`)."""
 
 
 @dataclass(frozen=True)
@@ -583,6 +577,14 @@ class TokenManager:
                 lock.release()
 
     def _obtain(self, current: TokenSet | None) -> TokenSet:
+        fresh = self._obtain_new(current)
+        if not fresh.scope and current is not None and current.scope:
+            # RFC 6749 §5.1: a token response without `scope` granted what was granted
+            # before; keep it, so what the connection holds stays known.
+            fresh = replace(fresh, scope=current.scope)
+        return fresh
+
+    def _obtain_new(self, current: TokenSet | None) -> TokenSet:
         if current is not None and current.grant == "client_credentials":
             return self.identity.client_credentials(current.scope or self.scopes)
         if current is None or current.refresh_token is None:

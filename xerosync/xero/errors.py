@@ -9,6 +9,7 @@ caller should do, not by HTTP status::
     │   ├── ReauthorizationRequired   invalid_grant: a person must connect again (never retryable)
     │   └── TokenRefreshBusy      another process holds the refresh lock too long (retryable)
     ├── PermissionDenied          403: wrong tenant, missing scope, user lacks permission
+    │                             (names the scope an Accounting endpoint needs)
     ├── NotFound                  404
     ├── ValidationError           400: Xero refused what was sent; `.elements` per element
     ├── RateLimited               429: `.limit` says which (minute/day/concurrent/appminute/budget)
@@ -33,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from xerosync.xero import scopes
 
 _SECRET_KEYS = frozenset(
     {"access_token", "refresh_token", "id_token", "client_secret", "code", "code_verifier"}
@@ -143,7 +146,15 @@ class TokenRefreshBusy(AuthenticationError):
 
 
 class PermissionDenied(XeroError):
-    """Authenticated, but not allowed: wrong tenant, missing scope, or the user lacks a role."""
+    """Authenticated, but not allowed: wrong tenant, missing scope, or the user lacks a role.
+
+    Xero's 403 names none of these. For an Accounting endpoint the message says which scope
+    the endpoint needs and that XERO_SCOPES asks for it; `needed_scope` holds that scope.
+    """
+
+    def __init__(self, message: str, *, needed_scope: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.needed_scope = needed_scope
 
 
 class NotFound(XeroError):
@@ -406,6 +417,8 @@ def error_from_response(
             )
         if status >= 500:
             return ServerError(msg, retryable=status != 501, retry_after=retry_after, **common)
+        if oauth_error == "invalid_scope":
+            msg = f"Xero refused the scopes asked for ({msg}); XERO_SCOPES sets them"
         return AuthenticationError(msg, retryable=False, **common)
 
     if status == 429 or (status == 503 and problem):
@@ -429,7 +442,13 @@ def error_from_response(
         token_expired = "tokenexpired" in message.replace(" ", "").lower()
         return AuthenticationError(message, retryable=token_expired, **common)
     if status == 403:
-        return PermissionDenied(message, **common)
+        hint = scopes.missing_scope_hint(path) if path else None
+        if hint is None:
+            return PermissionDenied(message, **common)
+        need = scopes.need_for(path or "")
+        return PermissionDenied(
+            f"{message} — {hint}", needed_scope=need.scope if need else None, **common
+        )
     if status == 404:
         return NotFound(message if detail else "resource not found", **common)
     if status >= 500:
