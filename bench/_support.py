@@ -271,5 +271,47 @@ def format_calls(table: Counter[tuple[str, str]]) -> str:
     return ", ".join(f"{m} {r}: {n}" for (m, r), n in sorted(table.items())) or "none"
 
 
+def served_429s(log: Sequence[Mapping[str, Any]]) -> int:
+    """429s the sandbox's rate limiter served (an injected fault is not one), from its log."""
+    return sum(1 for e in api_calls(log) if e["status"] == 429 and not e.get("fault"))
+
+
+def print_429s(log: Sequence[Mapping[str, Any]], indent: str = "  ") -> int:
+    """Every bench that calls the sandbox says how many 429s it served (target: 0)."""
+    count = served_429s(log)
+    print(f"{indent}429s served by the sandbox: {count} (target: 0) -> {verdict(count == 0)}")
+    return count
+
+
+@contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Point this process (the "CRM": it saves rows and calls .delay()) at the bench's
+    services for the block; the previous environment and settings come back after."""
+    from xerosync.settings import get_settings
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
+def wait_for_workers(app: Any, count: int, procs: Sequence[Any], timeout: float = 60.0) -> None:
+    """Until `count` Celery workers answer a ping (a worker that exits first is an error)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("a worker process exited during start-up; see its log")
+        replies = app.control.ping(timeout=1.0) or []
+        if len(replies) >= count:
+            return
+    raise RuntimeError(f"{count} workers did not answer a ping within {timeout:g}s")
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT MET"

@@ -66,6 +66,7 @@ class Run:
     error: str | None = None
     peak_during: str = "?"
     """The page the importer was on when its RSS last rose (from the poller, 0.2s grain)."""
+    served_429s: int = 0
 
     @property
     def finished(self) -> bool:
@@ -193,6 +194,7 @@ def _one(s: Settings, contacts: int, invoices: int) -> Run:
         finally:
             support.stop_group(child)
         wall = time.perf_counter() - started
+        refused = support.served_429s(control.requests())
         log = control.requests(method="GET")
         table = support.call_table(log)
         calls = {f"GET {res}": n for (_, res), n in sorted(table.items())}
@@ -201,7 +203,7 @@ def _one(s: Settings, contacts: int, invoices: int) -> Run:
         if timed_out:
             return Run(
                 contacts, invoices, accrec, f"stopped after {s.timeout:g}s",
-                {}, calls, pages, 0.0, peak, wall, generated, None, peak_during,
+                {}, calls, pages, 0.0, peak, wall, generated, None, peak_during, refused,
             )  # fmt: skip
         lines = out.read_text().strip().splitlines()
         if child.returncode != 0 or not lines or not lines[-1].startswith("{"):
@@ -221,6 +223,7 @@ def _one(s: Settings, contacts: int, invoices: int) -> Run:
             generate_seconds=generated,
             error=figures["error"],
             peak_during=peak_during,
+            served_429s=refused,
         )
 
 
@@ -259,6 +262,10 @@ def print_run(r: Run) -> None:
         f"{r.wall_seconds:.1f}s wall (sandbox generated the data in {r.generate_seconds:.1f}s)"
     )
     calls = ", ".join(f"{k}: {v}" for k, v in r.calls.items())
+    print(
+        f"      429s served by the sandbox: {r.served_429s} (target: 0) -> "
+        f"{support.verdict(r.served_429s == 0)}"
+    )
     for resource, seconds in r.page_seconds.items():
         print(
             f"      {resource}: {len(seconds)} pages, seconds per page (apply + commit): "

@@ -408,7 +408,7 @@ def _measure(s: Settings, layout: str, control: Any, work: Path) -> Result:
             layout=layout,
             latencies=latencies,
             missing=sum(1 for o in confirmed if o not in created),
-            sandbox_429=sum(1 for e in support.api_calls(log) if e["status"] == 429),
+            sandbox_429=support.served_429s(log),
             windows=_windows(log, s, start, end),
             backlog_seconds=(backlog_end - start) if backlog_end else None,
             pending_left=pending_left,

@@ -64,6 +64,7 @@ class Step:
     outcome: str
     calls: Counter[tuple[str, str]]
     push: dict[str, Any] = field(default_factory=dict)
+    served_429s: int = 0
 
     @property
     def total(self) -> int:
@@ -94,8 +95,11 @@ def _pass(control: Any, connection_id: int, name: str, records: int) -> Step:
     if result.status != "ok":
         raise RuntimeError(f"{name}: the pass ended {result.status}: {result.error}")
     counts = result.detail.get("counts", {})
-    table = support.call_table(control.requests())
-    return Step(name, records, result.status, table, counts.get("push", {}))
+    log = control.requests()
+    table = support.call_table(log)
+    return Step(
+        name, records, result.status, table, counts.get("push", {}), support.served_429s(log)
+    )
 
 
 def _add_customers(session: Session, connection_id: int, rows: list[dict[str, Any]]) -> None:
@@ -263,6 +267,11 @@ def print_report(report: Report) -> None:
         f"(target: one read per stream = 4, no write) -> {support.verdict(ok)}"
     )
     print(f"       calls: {support.format_calls(idle.calls)}")
+    refused = sum(step.served_429s for step in report.steps)
+    print(
+        f"  429s served by the sandbox over the four passes: {refused} (target: 0) -> "
+        f"{support.verdict(refused == 0)}"
+    )
 
 
 def main() -> None:

@@ -17,7 +17,10 @@ How a permit is decided (all in one script, so processes never race):
   than a window ago, so every call of ours it holds is among these. This count is never below
   Xero's count of our calls, whatever the phase of Xero's windows, and no report, lapse or
   call in flight across a boundary can make it so. Refusals say when enough of the oldest
-  buckets leave the window.
+  buckets leave the window. A call Xero answered without its rate-limit headers (which it
+  sends on every call its limiter let through; an outage page, a refused token, as the
+  sandbox does) is not counted; a call with no answer at all (timeout, dropped connection)
+  may have reached Xero, and is.
 * realigned by Xero — a response whose `X-MinLimit-Remaining` is the limit minus one says
   that Xero counts that call alone in its window: every call of ours that ended before that
   call was granted is outside Xero's current window (or Xero would have counted it), and is
@@ -25,8 +28,8 @@ How a permit is decided (all in one script, so processes never race):
   opens the whole window to everyone instead of the old calls leaving one by one.
   (`X-DayLimit-Remaining` likewise for the day.)
 * minute/day, Xero's count — the last `X-MinLimit-Remaining` / `X-DayLimit-Remaining` is
-  mirrored (minus every permit granted since) and lives one window from the first report of
-  a window. It can only refuse more: it is what tells us of calls our count does not hold
+  mirrored (minus every permit granted since, given back by a call Xero did not count) and
+  lives one window from the first report of a window. It can only refuse more: it is what tells us of calls our count does not hold
   (another deployment on the same connection, a limit lower than configured such as the
   Starter tier's 1,000 a day, a Redis that lost its counts).
 * reserve — a share of each limit is kept for invoice creation: routine work never uses it,
@@ -217,8 +220,9 @@ local mms, dms, granted = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]
 local now = now_ms(ARGV[8])
 local mbw, dbw = tonumber(ARGV[10]), tonumber(ARGV[11])
 local mlim, dlim = tonumber(ARGV[12]), tonumber(ARGV[13])
+local counted = ARGV[14] == '1'
 local was_routine = redis.call('ZREM', p .. ':leases:r', lease_id) == 1
-if redis.call('ZREM', p .. ':leases', lease_id) == 1 then
+if redis.call('ZREM', p .. ':leases', lease_id) == 1 and counted then
   tally(p, now, was_routine, {{'m', mms, mbw}, {'d', dms, dbw}})
 end
 
@@ -240,6 +244,20 @@ forget_before('m', ARGV[3], mlim)
 forget_before('d', ARGV[4], dlim)
 local after = tonumber(redis.call('GET', p .. ':seq') or '0') - seq
 local meta = p .. ':xmeta'
+
+-- A call Xero did not count gives back what its permit took from a mirror it found.
+if not counted then
+  for _, d in ipairs({{'m', mms}, {'d', dms}}) do
+    local mirror = p .. ':x' .. d[1]
+    local born = tonumber(redis.call('HGET', meta, d[1] .. ':exp') or '0') - d[2]
+    if redis.call('EXISTS', mirror) == 1 and granted >= born then
+      redis.call('INCR', mirror)
+      if ARGV[9] == 'invoice' and tonumber(redis.call('GET', mirror .. ':inv') or '0') > 0 then
+        redis.call('DECR', mirror .. ':inv')
+      end
+    end
+  end
+end
 local function correct(kind, remaining, ttl)
   if remaining == '' then return end
   local key = p .. ':x' .. kind
@@ -433,10 +451,15 @@ class RateBudget:
         *,
         min_remaining: int | None = None,
         day_remaining: int | None = None,
+        counted: bool = True,
     ) -> None:
         """Give the in-flight permit back and correct the budget from Xero's headers.
 
         Safe to call twice. Pass the remaining counts only from responses Xero actually sent.
+        `counted=False`: Xero answered without its rate-limit headers (which it sends on every
+        call its limiter let through: an outage page, a refused token), so the call does not
+        count against our own count of the window. Without an answer (a timeout, a dropped
+        connection) the call may have reached Xero: it counts.
         """
         minute_ms, day_ms = self._windows_ms()
         self._settle(
@@ -454,6 +477,7 @@ class RateBudget:
                 *self._buckets_ms(),
                 self.limits.minute,
                 self.limits.day,
+                1 if counted else 0,
             ],
         )
 

@@ -28,7 +28,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from xerosync.xero import codec
-from xerosync.xero.budget import RateBudget
+from xerosync.xero.budget import Permit, RateBudget
 from xerosync.xero.errors import (
     ElementError,
     NotFound,
@@ -267,6 +267,7 @@ class XeroClient:
             started = time.monotonic()
             response: requests.Response | None = None
             error: XeroError | None = None
+            sent = True  # as far as the budget knows: the call may have reached Xero
             try:
                 token = (
                     self.tokens.after_unauthorized(rejected)
@@ -282,6 +283,7 @@ class XeroClient:
                     timeout=self.timeout,
                 )
             except requests.ConnectTimeout:
+                sent = False
                 error = XeroTimeout("could not connect in time", method=method, path=full_path)
             except requests.Timeout:
                 error = XeroTimeout(
@@ -299,19 +301,12 @@ class XeroClient:
                     path=full_path,
                 )
             except XeroError as exc:  # token handling failed before anything was sent
+                sent = False
                 error = exc
             finally:
                 send_headers.pop("Authorization", None)
                 if permit is not None and self.budget is not None:
-                    self.budget.release(
-                        permit,
-                        min_remaining=_int_header(response.headers, "X-MinLimit-Remaining")
-                        if response is not None
-                        else None,
-                        day_remaining=_int_header(response.headers, "X-DayLimit-Remaining")
-                        if response is not None
-                        else None,
-                    )
+                    self._settle(permit, response, sent)
             duration = time.monotonic() - started
 
             result: XeroResponse | None = None
@@ -366,6 +361,21 @@ class XeroClient:
                 continue
             raise error
         raise AssertionError("unreachable")
+
+    def _settle(self, permit: Permit, response: requests.Response | None, sent: bool) -> None:
+        """Give the permit back with what the answer says about Xero's count.
+
+        Xero sends `X-MinLimit-Remaining` / `X-DayLimit-Remaining` on every call its limiter
+        let through; an answer without them (an outage page, a refused token) was not counted,
+        and neither was a call that never left (no connection, no token). A call with no
+        answer may have been counted: the budget counts it."""
+        assert self.budget is not None
+        minute = day = None
+        if response is not None:
+            minute = _int_header(response.headers, "X-MinLimit-Remaining")
+            day = _int_header(response.headers, "X-DayLimit-Remaining")
+            sent = minute is not None or day is not None
+        self.budget.release(permit, min_remaining=minute, day_remaining=day, counted=sent)
 
     def _observe(self, exchange: Exchange) -> None:
         log.debug(
