@@ -44,7 +44,8 @@ class Customer(Timestamped, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     tax_type: Mapped[str | None] = mapped_column(String(50))
     tax_number: Mapped[str | None] = mapped_column(String(50))
-    phone: Mapped[str | None] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(100))
+    """Xero's PhoneCountryCode (20), PhoneAreaCode (10) and PhoneNumber (50), joined."""
     address_line1: Mapped[str | None] = mapped_column(String(500))
     address_line2: Mapped[str | None] = mapped_column(String(500))
     city: Mapped[str | None] = mapped_column(String(255))

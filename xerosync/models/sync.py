@@ -171,3 +171,45 @@ class SyncConflict(Base):
     """"xero" or "crm": which side's version was kept."""
     crm_changed_at: Mapped[datetime | None]
     xero_changed_at: Mapped[datetime | None]
+
+
+class ImportReject(Base):
+    """A record from Xero that could not be stored (set aside), with what, where and why.
+
+    One row per record: a record read again updates its row (`times`, `last_seen`); it is
+    removed once the record is imported. `xerosync errors` and `status` show them.
+    """
+
+    __tablename__ = "import_rejects"
+    __table_args__ = (UniqueConstraint("connection_id", "resource", "xero_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    resource: Mapped[str] = mapped_column(String(40))
+    xero_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    times: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ContactMerge(Base):
+    """A contact merged in Xero (archived, `MergedToContactID`) and where its customer went."""
+
+    __tablename__ = "contact_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[int] = mapped_column(Integer, index=True)
+    """The CRM customer that was linked to the merged contact."""
+    merged_contact_id: Mapped[str] = mapped_column(String(36), index=True)
+    survivor_contact_id: Mapped[str] = mapped_column(String(36))
+    survivor_customer_id: Mapped[int | None] = mapped_column(Integer)
+    """Set when the survivor is another CRM customer's contact (the customer's link is then
+    MERGED and its orders invoice the survivor); None when the customer now links it itself."""
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)

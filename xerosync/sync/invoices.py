@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from xerosync.mapping.invoices import draft_invoice
 from xerosync.models import (
+    ContactMerge,
     Customer,
     LinkKind,
     LinkStatus,
@@ -32,6 +33,7 @@ from xerosync.models import (
 )
 from xerosync.sync import audit, outbox, outcomes
 from xerosync.sync.context import OrgContext
+from xerosync.sync.pull import survivor_of
 from xerosync.sync.push import push_customers, push_products
 from xerosync.xero import codec
 
@@ -99,15 +101,33 @@ def _ensure_in_xero(ctx: OrgContext, order: Order) -> str:
     customer: Customer = order.customer
     push_customers(ctx, [customer], priority=PRIORITY)
     link = outbox.get_link(ctx.session, ctx.connection.id, LinkKind.CONTACT, customer.id)
-    if link is None or link.xero_id is None:
+    survivor = merged_into(ctx, customer.id) if link is not None else None
+    if link is not None and link.status == LinkStatus.MERGED.value and survivor:
+        contact_id = survivor  # merged in Xero into another customer's contact
+    elif link is None or link.xero_id is None:
         why = link.last_error if link is not None else "not pushed"
         raise OrderNotInvoiceable(
             f"customer #{customer.id} ({customer.name}) is not in Xero: {why}"
         )
+    else:
+        contact_id = link.xero_id
     products: list[Product] = [line.product for line in order.lines if line.product is not None]
     if products:
         push_products(ctx, products, priority=PRIORITY)
-    return link.xero_id
+    return contact_id
+
+
+def merged_into(ctx: OrgContext, customer_id: int) -> str | None:
+    """The contact this customer's contact was last merged into in Xero, merges followed."""
+    merge = ctx.session.scalars(
+        select(ContactMerge)
+        .where(
+            ContactMerge.connection_id == ctx.connection.id,
+            ContactMerge.customer_id == customer_id,
+        )
+        .order_by(ContactMerge.id.desc())
+    ).first()
+    return survivor_of(ctx, {}, merge.survivor_contact_id) if merge is not None else None
 
 
 def create_invoice_for_order(ctx: OrgContext, order_id: int) -> InvoiceOutcome:

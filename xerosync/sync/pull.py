@@ -24,14 +24,17 @@ from typing import Any
 
 from marshmallow.exceptions import MarshmallowError
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from xerosync.mapping.contacts import CONTACT_NUMBER_PREFIX, customer_fields
 from xerosync.mapping.invoices import credit_note_fields, invoice_fields, line_fields
 from xerosync.mapping.items import product_fields
 from xerosync.models import (
+    ContactMerge,
     CreditNote,
     CreditNoteLine,
     Customer,
+    ImportReject,
     Invoice,
     InvoiceLine,
     LinkKind,
@@ -41,6 +44,7 @@ from xerosync.models import (
     SyncConflict,
     SyncCursor,
     XeroLink,
+    utcnow,
 )
 from xerosync.sync import outbox
 from xerosync.sync.context import OrgContext
@@ -239,9 +243,94 @@ def _by_id(ctx: OrgContext, model: type[Any], ids: Iterable[int]) -> dict[int, A
     return {row.id: row for row in ctx.session.scalars(select(model).where(model.id.in_(wanted)))}
 
 
+MAX_MERGE_HOPS = 10
+
+
+def survivor_of(ctx: OrgContext, merged_into: Mapping[str, str], contact_id: str) -> str:
+    """The contact a merged one ends at, following merges on this page and recorded ones."""
+    current = contact_id
+    for _ in range(MAX_MERGE_HOPS):
+        following = merged_into.get(current) or ctx.session.scalars(
+            select(ContactMerge.survivor_contact_id)
+            .where(
+                ContactMerge.connection_id == ctx.connection.id,
+                ContactMerge.merged_contact_id == current,
+            )
+            .order_by(ContactMerge.id.desc())
+        ).first()
+        if not following or following == current:
+            return current
+        current = following
+    return current
+
+
+def follow_merges(
+    ctx: OrgContext,
+    contacts: list[dict[str, Any]],
+    links: dict[str, XeroLink],
+    customers: Mapping[int, Customer],
+    counts: Counts,
+) -> set[str]:
+    """Customers whose contact was merged in Xero follow the merge to the surviving contact.
+
+    Unlinked survivor: the customer's link moves to it (and the survivor's own record, on
+    this page or a later one, brings the merged details in). A survivor that is another
+    customer's contact: the customer's link is MERGED (never pushed) and its orders invoice
+    the survivor. Either way the merge is recorded in `contact_merges`. Returns the merged
+    contacts' ids, which are not imported as customers of their own.
+    """
+    merged_into = {
+        str(c["ContactID"]): str(c["MergedToContactID"])
+        for c in contacts
+        if c.get("MergedToContactID") and c.get("MergedToContactID") != c.get("ContactID")
+    }
+    if not merged_into:
+        return set()
+    survivors = {m: survivor_of(ctx, merged_into, m) for m in merged_into}
+    holders = _links(ctx, LinkKind.CONTACT, set(survivors.values()))
+    for merged_id, survivor in survivors.items():
+        link = links.get(merged_id)
+        if link is None or link.local_id not in customers:
+            continue
+        holder = holders.get(survivor) or links.get(survivor)
+        other = holder.local_id if holder is not None and holder.local_id != link.local_id else None
+        if other is None:
+            del links[merged_id]
+            link.xero_id = survivor
+            link.xero_updated_at = None  # the survivor's record is applied when it comes
+            links[survivor] = holders[survivor] = link
+        else:
+            link.status = LinkStatus.MERGED.value
+            link.last_error = (
+                f"merged in Xero into contact {survivor}, which is customer #{other}'s: "
+                "its orders are invoiced to that contact"
+            )
+        ctx.session.add(
+            ContactMerge(
+                connection_id=ctx.connection.id,
+                customer_id=link.local_id,
+                merged_contact_id=merged_id,
+                survivor_contact_id=survivor,
+                survivor_customer_id=other,
+            )
+        )
+        counts["merged"] = counts.get("merged", 0) + 1
+        log.warning(
+            "contact %s was merged into %s in Xero: customer #%s follows%s",
+            merged_id, survivor, link.local_id, f" (customer #{other} holds it)" if other else "",
+        )  # fmt: skip
+    return set(merged_into)
+
+
 def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Counts) -> None:
     links = _links(ctx, LinkKind.CONTACT, (c.get("ContactID") or "" for c in contacts))
     customers = _by_id(ctx, Customer, (link.local_id for link in links.values()))
+    merged = follow_merges(ctx, contacts, links, customers, counts)
+    contacts = [
+        c for c in contacts
+        if str(c["ContactID"]) not in merged
+        or (str(c["ContactID"]) in links and links[str(c["ContactID"])].status != "merged")
+    ]  # fmt: skip
     unlinked = UnlinkedCustomers(
         ctx,
         (
@@ -258,6 +347,9 @@ def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Coun
         link = links.get(xero_id)
         customer = customers.get(link.local_id) if link is not None else None
         if link is not None and customer is not None:
+            if link.status == LinkStatus.MERGED.value:
+                counts["unchanged"] += 1
+                continue
             _apply_linked(ctx, link, customer, fields, updated, counts)
             continue
         customer = unlinked.take(contact)
@@ -389,7 +481,7 @@ def _apply_documents(
         try:
             fields = to_fields(document)
         except ValueError as exc:
-            set_aside(counts, f"{model.__name__} {document.get(xero_key)}", exc)
+            set_aside(ctx, counts, model.__name__ + "s", str(document.get(xero_key)), exc)
             continue
         contact_id = fields["xero_contact_id"]
         fields["customer_id"] = customers.get(contact_id) if contact_id else None
@@ -485,35 +577,176 @@ ID_FIELDS = {
 }
 
 
-def set_aside(counts: Counts, what: str, why: Any) -> None:
-    """A record from Xero that cannot be imported: logged with what and why, never fatal."""
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    ValueError,
+    OverflowError,
+    TypeError,
+    ArithmeticError,
+)
+"""What storing a record may raise: the database refusing a value (length, character,
+range, constraint), or a value no Python type holds."""
+LOAD_ERRORS: tuple[type[Exception], ...] = (MarshmallowError, ValueError, OverflowError, TypeError)
+REJECTS_KEY = "xerosync_import_rejects"
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """One record the import could not store: what (resource, id), where (field) and why."""
+
+    resource: str
+    xero_id: str
+    why: str
+    field: str | None = None
+
+
+def set_aside(
+    ctx: OrgContext | None,
+    counts: Counts,
+    resource: str,
+    xero_id: str,
+    why: Any,
+    field: str | None = None,
+) -> None:
+    """A record from Xero that cannot be imported: logged and kept with what and why (the
+    stream writes it to `import_rejects` with its page), never fatal."""
     counts["rejected"] += 1
-    log.warning("not imported: %s: %s", what, why)
+    log.warning("not imported: %s %s%s: %s", resource, xero_id, f" ({field})" if field else "", why)
+    if ctx is not None:
+        ctx.session.info.setdefault(REJECTS_KEY, {})[(resource, xero_id)] = SetAside(
+            resource, xero_id, str(why), field
+        )
 
 
-def load_page(resource: str, rows: list[dict[str, Any]], counts: Counts) -> list[dict[str, Any]]:
+def _first_field(messages: Any) -> str | None:
+    """The field marshmallow names first in its messages (`{0: {"Name": [...]}}`)."""
+    while isinstance(messages, dict) and messages:
+        key, messages = next(iter(messages.items()))
+        if isinstance(key, str):
+            return key
+    return None
+
+
+def _without_nul(value: Any) -> Any:
+    """Text without NUL characters. Xero's text cannot mean anything by one, and PostgreSQL
+    stores none (a NUL in a text value is refused), so the import drops them rather than
+    setting the record aside."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def load_page(
+    resource: str, rows: list[dict[str, Any]], counts: Counts, ctx: OrgContext | None = None
+) -> list[dict[str, Any]]:
     """Xero's rows as typed records. A malformed row is set aside, never the whole page: a
     page that failed would fail again on every pass and hold the stream's cursor forever."""
     id_field = ID_FIELDS[resource]
+    rows = [_without_nul(row) for row in rows]
     try:
         loaded = load_many(resource, rows)
         if all(record.get(id_field) for record in loaded):
             return loaded
-    except MarshmallowError:
+    except LOAD_ERRORS:
         pass
     good = []
     for index, row in enumerate(rows):
-        what = f"{resource} {row.get(id_field) or f'(row {index} of the page)'}"
+        xero_id = str(row.get(id_field) or f"(row {index} of the page)")
         try:
             [record] = load_many(resource, [row])
-        except MarshmallowError as exc:
-            set_aside(counts, what, getattr(exc, "messages", exc))
+        except LOAD_ERRORS as exc:
+            messages = getattr(exc, "messages", None)
+            set_aside(ctx, counts, resource, xero_id, messages or exc, _first_field(messages))
             continue
         if not record.get(id_field):
-            set_aside(counts, what, f"no {id_field}")
+            set_aside(ctx, counts, resource, xero_id, f"no {id_field}", id_field)
             continue
         good.append(record)
     return good
+
+
+def _refusal(exc: Exception) -> str:
+    """The database's (or Python's) words about a value, without the SQL statement."""
+    original = getattr(exc, "orig", None)
+    text = str(original if original is not None else exc).strip().splitlines()
+    return f"{type(original or exc).__name__}: {text[0] if text else exc}"
+
+
+def apply_page(
+    ctx: OrgContext, stream: Stream, rows: list[dict[str, Any]], counts: Counts
+) -> list[dict[str, Any]]:
+    """Store a page in a savepoint; if anything in it is refused, store its records one by
+    one, each in a savepoint of its own, and set aside those refused. Returns what was stored.
+    """
+    before = dict(counts)
+    try:
+        with ctx.session.begin_nested():
+            stream.apply(ctx, rows, counts)
+        return rows
+    except STORE_ERRORS as exc:
+        counts.clear()
+        counts.update(before)
+        log.info("a page of %s was refused (%s): storing it record by record", stream.name, exc)
+    id_field = ID_FIELDS[stream.resource]
+    stored = []
+    for row in rows:
+        before = dict(counts)
+        try:
+            with ctx.session.begin_nested():
+                stream.apply(ctx, [row], counts)
+        except STORE_ERRORS as exc:
+            counts.clear()
+            counts.update(before)
+            set_aside(ctx, counts, stream.resource, str(row[id_field]), _refusal(exc))
+            continue
+        stored.append(row)
+    return stored
+
+
+def record_rejects(ctx: OrgContext, resource: str, stored: list[dict[str, Any]]) -> None:
+    """Write the page's set-aside records; forget earlier ones the page now stored."""
+    rejects: dict[tuple[str, str], SetAside] = ctx.session.info.pop(REJECTS_KEY, {})
+    stored_ids = [str(r[ID_FIELDS[resource]]) for r in stored]
+    if stored_ids:
+        ctx.session.execute(
+            delete(ImportReject).where(
+                ImportReject.connection_id == ctx.connection.id,
+                ImportReject.resource == resource,
+                ImportReject.xero_id.in_(stored_ids),
+            )
+        )
+    if not rejects:
+        return
+    ids = [xero_id for (_res, xero_id) in rejects]
+    known = {
+        (row.resource, row.xero_id): row
+        for row in ctx.session.scalars(
+            select(ImportReject).where(
+                ImportReject.connection_id == ctx.connection.id, ImportReject.xero_id.in_(ids)
+            )
+        )
+    }
+    for key, reject in rejects.items():
+        row = known.get(key)
+        if row is None:
+            ctx.session.add(
+                ImportReject(
+                    connection_id=ctx.connection.id,
+                    resource=reject.resource,
+                    xero_id=reject.xero_id[:64],
+                    field=reject.field,
+                    message=reject.why,
+                    times=1,
+                )
+            )
+        else:
+            row.message, row.field = reject.why, reject.field
+            row.last_seen = utcnow()
+            row.times = (row.times or 0) + 1
 
 
 def import_stream(
@@ -535,8 +768,9 @@ def import_stream(
         where=stream.where,
         include_archived=stream.include_archived or None,
     ):
-        rows = load_page(stream.resource, page.rows, counts)
-        stream.apply(ctx, rows, counts)
+        rows = load_page(stream.resource, page.rows, counts, ctx)
+        stored = apply_page(ctx, stream, rows, counts)
+        record_rejects(ctx, stream.resource, stored)
         counts["read"] += len(rows)
         newest = max((r["UpdatedDateUTC"] for r in rows if r.get("UpdatedDateUTC")), default=None)
         if newest is not None and (cursor.cursor is None or newest > cursor.cursor):

@@ -43,14 +43,17 @@ def parse_datetime(value: Any) -> datetime | None:
     match = _MS_DATE.match(text)
     if match:
         millis, sign, hh, mm = match.groups()
-        instant = _EPOCH + timedelta(milliseconds=int(millis))
-        if sign is None:
-            return instant
-        offset = timedelta(hours=int(hh), minutes=int(mm))
-        return instant.astimezone(timezone(-offset if sign == "-" else offset))
+        try:
+            instant = _EPOCH + timedelta(milliseconds=int(millis))
+            if sign is None:
+                return instant
+            offset = timedelta(hours=int(hh), minutes=int(mm))
+            return instant.astimezone(timezone(-offset if sign == "-" else offset))
+        except (OverflowError, ValueError):  # beyond the years 1-9999 a datetime holds
+            raise CodecError(f"a Xero date outside the years 1-9999: {value!r}") from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise CodecError(f"not a Xero date: {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
