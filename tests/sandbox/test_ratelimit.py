@@ -100,3 +100,20 @@ def test_control_endpoints_are_never_limited(sandbox: Sandbox) -> None:
     for _ in range(5):
         sandbox.control.records("Contacts")
     assert _get(sandbox, sandbox.headers()).status_code == 200
+
+
+def test_a_window_opens_with_the_first_call_after_the_last_one_closed(sandbox: Sandbox) -> None:
+    """Not on a clock boundary: the window a call opens lasts a whole window from that call,
+    and a call one moment before it ends still counts in it (xerosync's budget cannot align
+    with Xero's windows, and must not need to)."""
+    sandbox.control.config(minute_limit=2, minute_seconds=30)
+    headers = sandbox.headers()
+    sandbox.control.advance_clock(7.3)  # no call yet: nothing opened, nothing to align with
+    assert [_get(sandbox, headers).status_code for _ in range(2)] == [200, 200]
+    sandbox.control.advance_clock(29.5)
+    assert _get(sandbox, headers).status_code == 429
+    sandbox.control.advance_clock(0.6)
+    opener = _get(sandbox, headers)
+    assert opener.status_code == 200 and opener.headers["X-MinLimit-Remaining"] == "1"
+    sandbox.control.advance_clock(29.5)  # within the window the opener opened
+    assert [_get(sandbox, headers).status_code for _ in range(2)] == [200, 429]
