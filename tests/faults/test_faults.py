@@ -2,9 +2,11 @@
 
 While a producer confirms 500 orders and makes 2,000 customer changes (each saved, then its
 task enqueued, as the CRM does), the sandbox is told to fail requests in every way it knows
-(5xx, slow past the client's timeout, dropped, applied with the answer lost), the invoice
-worker is killed with SIGKILL in the middle of writing an invoice, and the Redis server that
-is both broker and budget store is restarted, losing every queued task. Then the workers are
+(5xx, slow past the client's timeout, dropped, applied with the answer lost), Xero goes down
+for several seconds (every call answers 503: longer than three retries take, so a task whose
+retries ran out would end in an exception), the invoice worker is killed with SIGKILL in the
+middle of writing an invoice, and the Redis server that is both broker and budget store is
+restarted, losing every queued task. Then the workers are
 stopped, faults end, and routine passes catch up, as beat's would.
 
 Afterwards the sandbox holds exactly one invoice per confirmed order and every customer's
@@ -60,8 +62,12 @@ FAULT_EVERY = 0.2
 """Seconds between two faults armed while the producer runs (if their target is free)."""
 PASS_EVERY = 10.0
 """Seconds between routine passes enqueued during the load, as beat would."""
-KILL_AT, RESTART_AT = 0.3, 0.6
-"""Where in the producer's run the invoice worker is killed and Redis is restarted."""
+KILL_AT, RESTART_AT, OUTAGE_AT = 0.3, 0.6, 0.8
+"""Where in the producer's run the invoice worker is killed, Redis is restarted and Xero goes
+down."""
+OUTAGE_SECONDS = 8.0
+"""Every accounting call answers 503 this long: the invoice policy's retries (1, 2, 3, 3 s…)
+outlast Celery's default of three."""
 
 API = "/api.xro/2.0"
 KILL_MARKER_SECONDS = 4.25
@@ -88,6 +94,7 @@ class Record:
     kill_waited: float = 0.0
     redis_restarted: bool = False
     redis_down: tuple[float, float] | None = None
+    outage_armed: bool = False
     """Wall-clock seconds: the restart began, Redis answered again."""
     killed_log: str | None = None
     passes_enqueued: int = 0
@@ -435,6 +442,12 @@ def test_nothing_lost_nothing_twice_through_faults_kills_and_a_redis_restart(
             if number == int(RESTART_AT * len(operations)):
                 helpers.append(threading.Thread(target=restart, daemon=True))
                 helpers[-1].start()
+            if number == int(OUTAGE_AT * len(operations)):
+                try:
+                    env.control.outage(OUTAGE_SECONDS, status=503)
+                    record.outage_armed = True
+                except Exception as exc:
+                    record.errors.append(f"outage: {type(exc).__name__}: {exc}")
             if record.killed_mid_write or record.kill_waited:
                 # Beat's routine pass, once the kill is done (only the invoice worker may
                 # write invoices while the kill waits for one in flight).
@@ -496,6 +509,7 @@ def test_nothing_lost_nothing_twice_through_faults_kills_and_a_redis_restart(
     assert not record.errors, record.errors
     assert record.killed_mid_write, "no invoice write was in flight to kill the worker in"
     assert record.redis_restarted
+    assert record.outage_armed
     # The path, not only the end state: Xero never refused a call, and every failure a task
     # met was one the retry policy handled (retry, defer or a recorded error), not a crash.
     assert served_429s == 0, f"the sandbox served {served_429s} 429s; {report}"
