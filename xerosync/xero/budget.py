@@ -29,9 +29,10 @@ How a permit is decided (all in one script, so processes never race):
   (`X-DayLimit-Remaining` likewise for the day.)
 * minute/day, Xero's count — the last `X-MinLimit-Remaining` / `X-DayLimit-Remaining` is
   mirrored (minus every permit granted since, given back by a call Xero did not count) and
-  lives one window from the first report of a window. It can only refuse more: it is what tells us of calls our count does not hold
-  (another deployment on the same connection, a limit lower than configured such as the
-  Starter tier's 1,000 a day, a Redis that lost its counts).
+  lives one window from the first report of a window. It can only refuse more: it is what
+  tells us of calls our count does not hold (another deployment on the same connection, a
+  limit lower than configured such as the Starter tier's 1,000 a day, a Redis that lost its
+  counts).
 * reserve — a share of each limit is kept for invoice creation: routine work never uses it,
   while invoice calls use the reserve first and then whatever routine work left.
 * margin — a call or two is never spent.
