@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.fixtures.xerosync import XerosyncEnv
-from xerosync.models import Customer, ImportReject, Invoice, SyncCursor, SyncRun
+from xerosync.models import Customer, ImportReject, Invoice, SyncCursor
 from xerosync.sync import jobs
 from xerosync.sync.pull import STREAMS_BY_NAME, apply_page, load_page, record_rejects
 
@@ -100,7 +100,7 @@ def test_a_date_beyond_what_a_datetime_holds_is_set_aside(xerosync_env: Xerosync
     env = xerosync_env
     with env.session() as session:
         ctx = env.context(session)
-        page = list(ctx.client.pages("Invoices", where='Type=="ACCREC"'))[0].rows
+        page = next(iter(ctx.client.pages("Invoices", where='Type=="ACCREC"'))).rows
         odd = page[0]["InvoiceID"]
         page[0]["DueDate"] = "/Date(999999999999999999+0000)/"
         counts = dict.fromkeys(("created", "updated", "unchanged", "rejected", "linked"), 0)

@@ -118,6 +118,8 @@ class LinkedContacts:
                 XeroLink.kind == LinkKind.CONTACT.value,
                 XeroLink.local_id.in_(sorted(candidates)),
                 XeroLink.xero_id.is_not(None),
+                # a customer merged in Xero keeps its archived contact: never taken over
+                XeroLink.status != LinkStatus.MERGED.value,
             )
             .order_by(XeroLink.local_id)
         )
