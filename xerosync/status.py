@@ -14,7 +14,9 @@ import celeryconfig
 from xerosync.models import (
     Connection,
     ConnectionStatus,
+    ContactMerge,
     Customer,
+    ImportReject,
     LinkKind,
     LinkStatus,
     Order,
@@ -110,10 +112,98 @@ def status_report(
                 "template_contact_id": conn.template_contact_id,
                 "last_pass": last_run(session, conn.id),
                 "records": link_counts(session, conn.id),
+                "set_aside": set_aside_count(session, conn.id),
+                "merges": merge_count(session, conn.id),
                 "budget": budget_left(settings, client, conn.tenant_id),
             }
         )
     return {"organisations": organisations, "queues": queue_depths(broker)}
+
+
+def set_aside_count(session: Session, connection_id: int) -> int:
+    """Records from Xero the import could not store (see `xerosync errors`)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ImportReject)
+            .where(ImportReject.connection_id == connection_id)
+        )
+        or 0
+    )
+
+
+def merge_count(session: Session, connection_id: int) -> int:
+    """Contacts merged in Xero whose customers followed the merge."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ContactMerge)
+            .where(ContactMerge.connection_id == connection_id)
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class SetAsideRecord:
+    organisation: str
+    resource: str
+    xero_id: str
+    field: str | None
+    message: str
+    times: int
+    since: str | None
+
+
+def set_aside_records(session: Session) -> list[SetAsideRecord]:
+    """What the import set aside: which Xero record, which field, and why."""
+    query = (
+        select(ImportReject, Connection.tenant_name)
+        .join(Connection, Connection.id == ImportReject.connection_id)
+        .order_by(ImportReject.resource, ImportReject.xero_id)
+    )
+    return [
+        SetAsideRecord(
+            organisation=org,
+            resource=row.resource,
+            xero_id=row.xero_id,
+            field=row.field,
+            message=row.message,
+            times=row.times,
+            since=_iso(row.first_seen),
+        )
+        for row, org in session.execute(query)
+    ]
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    organisation: str
+    customer_id: int
+    merged_contact_id: str
+    survivor_contact_id: str
+    survivor_customer_id: int | None
+    at: str | None
+
+
+def merges(session: Session) -> list[MergeRecord]:
+    """Contacts merged in Xero, and where their customers went."""
+    query = (
+        select(ContactMerge, Connection.tenant_name)
+        .join(Connection, Connection.id == ContactMerge.connection_id)
+        .order_by(ContactMerge.id)
+    )
+    return [
+        MergeRecord(
+            organisation=org,
+            customer_id=row.customer_id,
+            merged_contact_id=row.merged_contact_id,
+            survivor_contact_id=row.survivor_contact_id,
+            survivor_customer_id=row.survivor_customer_id,
+            at=_iso(row.detected_at),
+        )
+        for row, org in session.execute(query)
+    ]
 
 
 @dataclass(frozen=True)
@@ -126,14 +216,20 @@ class RecordError:
     message: str
     attempts: int
     since: str | None
+    state: str = LinkStatus.ERROR.value
 
 
 def record_errors(session: Session, kind: str | None = None) -> list[RecordError]:
-    """Records Xero rejected (or that failed for good), with Xero's words and the field."""
+    """Records Xero rejected (or that failed for good), with Xero's words and the field, and
+    records deferred with a reason (a rate limit past the broker's wait, a connection that
+    waits for re-authorisation)."""
     query = (
         select(XeroLink, Connection.tenant_name)
         .join(Connection, Connection.id == XeroLink.connection_id)
-        .where(XeroLink.status == LinkStatus.ERROR.value)
+        .where(
+            (XeroLink.status == LinkStatus.ERROR.value)
+            | ((XeroLink.status == LinkStatus.DEFERRED.value) & XeroLink.last_error.is_not(None))
+        )
         .order_by(XeroLink.kind, XeroLink.local_id)
     )
     if kind:
@@ -153,6 +249,7 @@ def record_errors(session: Session, kind: str | None = None) -> list[RecordError
                 message=link.last_error or "",
                 attempts=link.attempts,
                 since=_iso(link.updated_at),
+                state=link.status,
             )
         )
     return found

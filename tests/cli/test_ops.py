@@ -58,7 +58,7 @@ def test_errors_lists_rejections_and_retry_queues_them(
     assert run(capsys, "sync")[0] == 0
 
     code, out, _ = run(capsys, "errors", "--json")
-    [error] = json.loads(out)
+    [error] = json.loads(out)["records"]
     assert error["kind"] == "contact" and error["local_id"] == customer_id
     assert "QQQ" in error["message"]
     assert "Odd Money" in run(capsys, "errors")[1]
@@ -114,3 +114,25 @@ def test_connections_lists_the_demo_company(
 ) -> None:
     code, out, _ = run(capsys, "connections")
     assert code == 0 and "Demo Company" in out and "authorization_code" in out
+
+
+def test_errors_and_status_show_what_the_import_set_aside(
+    xerosync_env: XerosyncEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xerosync.models import ImportReject
+
+    env = xerosync_env
+    with env.session() as session:
+        session.add(
+            ImportReject(
+                connection_id=env.connection_id, resource="Invoices", xero_id="inv-odd-1",
+                field="DueDate", message="a Xero date outside the years 1-9999", times=3,
+            )
+        )  # fmt: skip
+        session.commit()
+    code, out, _ = run(capsys, "errors")
+    assert code == 0 and "Set aside by the import" in out
+    assert "inv-odd-1" in out and "DueDate" in out and "outside the years" in out
+    [aside] = json.loads(run(capsys, "errors", "--json")[1])["set_aside"]
+    assert aside["xero_id"] == "inv-odd-1" and aside["times"] == 3
+    assert "1 record(s) from Xero set aside" in run(capsys, "status")[1]

@@ -21,7 +21,7 @@ from xerosync.connections import OrganisationError, find_connection
 from xerosync.db import get_engine, session_scope
 from xerosync.models import LinkKind, LinkStatus, XeroLink
 from xerosync.settings import get_settings
-from xerosync.status import record_errors, status_report
+from xerosync.status import merges, record_errors, set_aside_records, status_report
 from xerosync.sync import jobs
 from xerosync.sync.context import OrgContext, open_context, redis_client
 from xerosync.xero.errors import XeroError
@@ -88,6 +88,13 @@ def _status(args: argparse.Namespace) -> int:
             console.print("  last pass: never")
         for kind, counts in org["records"].items():
             console.print(f"  {kind}s: {_compact(counts) or 'nothing pending, no errors'}")
+        if org["set_aside"]:
+            console.print(
+                f"  [yellow]{org['set_aside']} record(s) from Xero set aside by the import[/yellow]"
+                " (`xerosync errors` says which and why)"
+            )
+        if org["merges"]:
+            console.print(f"  {org['merges']} contact merge(s) in Xero followed")
         budget = org["budget"]
         console.print(
             f"  budget left: {budget['minute_left']} this minute, {budget['day_left']} today"
@@ -117,24 +124,45 @@ def _compact(counts: dict[str, Any]) -> str:
 def _errors(args: argparse.Namespace) -> int:
     with session_scope(get_engine()) as session:
         found = record_errors(session, args.kind)
+        aside = set_aside_records(session) if not args.kind else []
+        merged = merges(session) if args.kind in (None, LinkKind.CONTACT.value) else []
     if args.json:
-        print(json.dumps([e.__dict__ for e in found], indent=2))
-        return 0
-    if not found:
-        print("no record is in error")
-        return 0
-    table = Table("kind", "id", "record", "organisation", "field", "Xero says", "tries")
-    for e in found:
-        table.add_row(
-            e.kind,
-            str(e.local_id),
-            e.label,
-            e.organisation,
-            e.field or "-",
-            e.message,
-            str(e.attempts),
+        print(
+            json.dumps(
+                {
+                    "records": [e.__dict__ for e in found],
+                    "set_aside": [a.__dict__ for a in aside],
+                    "merges": [m.__dict__ for m in merged],
+                },
+                indent=2,
+            )
         )
-    Console(width=160).print(table)
+        return 0
+    console = Console(width=160)
+    if not found:
+        console.print("no record is in error")
+    else:
+        table = Table("kind", "id", "record", "organisation", "state", "field", "Xero says",
+                      "tries")  # fmt: skip
+        for e in found:
+            table.add_row(e.kind, str(e.local_id), e.label, e.organisation, e.state,
+                          e.field or "-", e.message, str(e.attempts))  # fmt: skip
+        console.print(table)
+    if aside:
+        table = Table("Xero record", "id", "organisation", "field", "why it was set aside",
+                      "times read", title="Set aside by the import")  # fmt: skip
+        for a in aside:
+            table.add_row(a.resource, a.xero_id, a.organisation, a.field or "-", a.message,
+                          str(a.times))  # fmt: skip
+        console.print(table)
+    if merged:
+        table = Table("customer", "merged contact", "survivor", "survivor's customer",
+                      "organisation", title="Contacts merged in Xero")  # fmt: skip
+        for m in merged:
+            other = f"#{m.survivor_customer_id}" if m.survivor_customer_id else "(the same)"
+            table.add_row(f"#{m.customer_id}", m.merged_contact_id, m.survivor_contact_id,
+                          other, m.organisation)  # fmt: skip
+        console.print(table)
     return 0
 
 
