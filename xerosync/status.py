@@ -112,12 +112,28 @@ def status_report(
                 "template_contact_id": conn.template_contact_id,
                 "last_pass": last_run(session, conn.id),
                 "records": link_counts(session, conn.id),
+                **scope_facts(conn, settings),
                 "set_aside": set_aside_count(session, conn.id),
                 "merges": merge_count(session, conn.id),
                 "budget": budget_left(settings, client, conn.tenant_id),
             }
         )
     return {"organisations": organisations, "queues": queue_depths(broker)}
+
+
+def scope_facts(conn: Connection, settings: Settings) -> dict[str, Any]:
+    """The scopes Xero granted the connection, and a warning for a deprecated one."""
+    from xerosync.connections import token_cipher
+    from xerosync.xero.scopes import grant_warning, granted_scopes
+
+    try:
+        cipher = token_cipher(settings) if conn.token_encrypted else None
+        return {
+            "scopes": list(granted_scopes(conn, cipher)),
+            "scope_warning": grant_warning(conn, cipher),
+        }
+    except Exception as exc:  # a wrong key is reported by other commands; not fatal here
+        return {"scopes": None, "scope_warning": f"scopes unknown: {type(exc).__name__}"}
 
 
 def set_aside_count(session: Session, connection_id: int) -> int:

@@ -135,4 +135,7 @@ def test_errors_and_status_show_what_the_import_set_aside(
     assert "inv-odd-1" in out and "DueDate" in out and "outside the years" in out
     [aside] = json.loads(run(capsys, "errors", "--json")[1])["set_aside"]
     assert aside["xero_id"] == "inv-odd-1" and aside["times"] == 3
-    assert "1 record(s) from Xero set aside" in run(capsys, "status")[1]
+    status = run(capsys, "status")[1]
+    assert "1 record(s) from Xero set aside" in status
+    assert "scopes:" in status and "accounting.invoices" in status
+    assert "accounting.transactions" not in status

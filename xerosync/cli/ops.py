@@ -76,6 +76,10 @@ def _status(args: argparse.Namespace) -> int:
             "[red]needs re-authorisation[/red]" if org["needs_reauthorisation"] else org["status"]
         )
         console.print(f"[bold]{org['name']}[/bold] ({org['tenant_id']}): {auth}")
+        if org["scopes"]:
+            console.print(f"  scopes: {' '.join(org['scopes'])}")
+        if org["scope_warning"]:
+            console.print(f"  [yellow]{org['scope_warning']}[/yellow]")
         run = org["last_pass"]
         if run:
             console.print(
