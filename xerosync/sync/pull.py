@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from marshmallow.exceptions import MarshmallowError
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, event, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from xerosync.mapping.contacts import CONTACT_NUMBER_PREFIX, customer_fields
@@ -676,6 +677,38 @@ def _refusal(exc: Exception) -> str:
     return f"{type(original or exc).__name__}: {text[0] if text else exc}"
 
 
+class TooLong(ValueError):
+    """A text longer than its CRM column: refused the same on every database (PostgreSQL
+    would refuse it at the flush, SQLite would keep it)."""
+
+    def __init__(self, field: str, length: int, limit: int) -> None:
+        super().__init__(f"{field} is {length} characters, longer than the {limit} the CRM holds")
+        self.field = field
+
+
+def check_widths(session: Any, *_args: Any) -> None:
+    """Refuse, before a flush, a text the CRM's column cannot hold (see `TooLong`)."""
+    for record in (*session.new, *session.dirty):
+        table = getattr(record, "__table__", None)
+        if table is None:
+            continue
+        for column in table.columns:
+            limit = getattr(column.type, "length", None)
+            value = getattr(record, column.key, None)
+            if limit and isinstance(value, str) and len(value) > limit:
+                raise TooLong(column.key, len(value), int(limit))
+
+
+@contextmanager
+def widths_checked(session: Any) -> Iterator[None]:
+    """Every flush of the block first checks widths (the apply functions flush themselves)."""
+    event.listen(session, "before_flush", check_widths)
+    try:
+        yield
+    finally:
+        event.remove(session, "before_flush", check_widths)
+
+
 def apply_page(
     ctx: OrgContext, stream: Stream, rows: list[dict[str, Any]], counts: Counts
 ) -> list[dict[str, Any]]:
@@ -684,7 +717,7 @@ def apply_page(
     """
     before = dict(counts)
     try:
-        with ctx.session.begin_nested():
+        with widths_checked(ctx.session), ctx.session.begin_nested():
             stream.apply(ctx, rows, counts)
         return rows
     except STORE_ERRORS as exc:
@@ -696,12 +729,13 @@ def apply_page(
     for row in rows:
         before = dict(counts)
         try:
-            with ctx.session.begin_nested():
+            with widths_checked(ctx.session), ctx.session.begin_nested():
                 stream.apply(ctx, [row], counts)
         except STORE_ERRORS as exc:
             counts.clear()
             counts.update(before)
-            set_aside(ctx, counts, stream.resource, str(row[id_field]), _refusal(exc))
+            field = exc.field if isinstance(exc, TooLong) else None
+            set_aside(ctx, counts, stream.resource, str(row[id_field]), _refusal(exc), field)
             continue
         stored.append(row)
     return stored
