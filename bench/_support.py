@@ -315,3 +315,49 @@ def wait_for_workers(app: Any, count: int, procs: Sequence[Any], timeout: float 
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT MET"
+
+
+def quotes_for_imported_customers(
+    session: Any, connection_id: int, count: int, rng: Any, label: str
+) -> list[Any]:
+    """`count` one-line AUD quotes of customers Xero already has (the first pass imported
+    them), added to `session`, not committed."""
+    from sqlalchemy import select
+
+    from xerosync.models import Customer, LinkStatus, Order, OrderLine, XeroLink
+
+    synced = list(
+        session.scalars(
+            select(Customer.id)
+            .join(XeroLink, XeroLink.local_id == Customer.id)
+            .where(
+                XeroLink.kind == "contact",
+                XeroLink.status == LinkStatus.SYNCED.value,
+                Customer.is_active.is_(True),
+                (Customer.default_currency.is_(None)) | (Customer.default_currency == "AUD"),
+            )
+        )
+    )
+    if not synced:
+        raise RuntimeError("the first pass imported no active AUD customer to take orders")
+    orders = [
+        Order(
+            connection_id=connection_id,
+            customer_id=rng.choice(synced),
+            currency="AUD",
+            customer_reference=f"{label.upper()}-{n:04d}",
+            lines=[
+                OrderLine(
+                    position=1,
+                    description=f"{label.capitalize()} goods {n}",
+                    quantity=1 + n % 3,
+                    unit_price=25 + n % 40,
+                    account_code="200",
+                    tax_type="OUTPUT",
+                )
+            ],
+        )
+        for n in range(count)
+    ]
+    session.add_all(orders)
+    return orders

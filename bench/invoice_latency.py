@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from bench import _support as support
 
@@ -155,46 +155,15 @@ def _seed_crm(s: Settings, connection_id: int) -> list[int]:
     from sqlalchemy.orm import Session
 
     from xerosync.db import get_engine
-    from xerosync.models import Customer, LinkStatus, Order, OrderLine, XeroLink
+    from xerosync.models import Customer
     from xerosync.sync import outbox
 
     outbox.install()
     rng = random.Random(s.seed)
     with Session(get_engine()) as session:
-        synced = list(
-            session.scalars(
-                select(Customer.id)
-                .join(XeroLink, XeroLink.local_id == Customer.id)
-                .where(
-                    XeroLink.kind == "contact",
-                    XeroLink.status == LinkStatus.SYNCED.value,
-                    Customer.is_active.is_(True),
-                    (Customer.default_currency.is_(None)) | (Customer.default_currency == "AUD"),
-                )
-            )
+        orders = support.quotes_for_imported_customers(
+            session, connection_id, s.orders, rng, "bench"
         )
-        if not synced:
-            raise RuntimeError("the first pass imported no active AUD customer to take orders")
-        orders = [
-            Order(
-                connection_id=connection_id,
-                customer_id=rng.choice(synced),
-                currency="AUD",
-                customer_reference=f"BENCH-{n:04d}",
-                lines=[
-                    OrderLine(
-                        position=1,
-                        description=f"Bench goods {n}",
-                        quantity=1 + n % 3,
-                        unit_price=25 + n % 40,
-                        account_code="200",
-                        tax_type="OUTPUT",
-                    )
-                ],
-            )
-            for n in range(s.orders)
-        ]
-        session.add_all(orders)
         session.add_all(
             Customer(
                 connection_id=connection_id,

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from tests.fixtures.waiting import eventually
 from tests.fixtures.xerosync import XerosyncEnv
 from tests.sync.test_invoices import INVOICES_PATH, confirmed_order, invoices_for
 from xerosync.models import Customer, LinkKind, LinkStatus, Order, XeroLink
 from xerosync.tasks import create_invoice_for_order, push_contact
 
 pytestmark = pytest.mark.integration
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {check.__doc__ or check}")
-        time.sleep(0.1)
 
 
 def test_push_contact_task_creates_the_contact(

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.fixtures.waiting import eventually
 from tests.fixtures.xerosync import XerosyncEnv
-from tests.test_tasks import eventually
 from xerosync.cli import main
 from xerosync.models import Connection, Customer, LinkStatus, XeroLink
 from xerosync.sync import outbox

@@ -8,31 +8,17 @@ that the routine pass would restore anyway.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 
 from tests.faults.conftest import FaultEnv
+from tests.fixtures.waiting import eventually as eventually  # re-exported for the path tests
 from tests.fixtures.worker_logs import tracebacks, unexpected_errors
 from xerosync.models import Customer, LinkKind, Order, OrderLine, OrderStatus, Product, XeroLink
 
-T = TypeVar("T")
 API = "/api.xro/2.0"
-
-
-def eventually(check: Callable[[], T | None], timeout: float = 60.0, every: float = 0.1) -> T:
-    """The first truthy answer of `check` within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {check.__doc__ or check}")
-        time.sleep(every)
 
 
 def new_customer(env: FaultEnv, name: str, **fields: Any) -> int:
