@@ -100,6 +100,13 @@ def _broker_refused(record: LogRecord, allow: Allowance) -> bool:
         "Connection to broker lost" in head or "Cannot connect to redis" in head
     ):
         return refused in record.final_error or lost in record.final_error
+    if " celery.worker.request " in head and "Couldn't ack" in head:
+        # A task finished as Redis went away: its acknowledgement is lost and the broker
+        # delivers it again (acks late), which the outbox and exactly-once rules absorb.
+        return record.final_error.startswith("redis.exceptions.ConnectionError: ") and any(
+            words in record.final_error
+            for words in (lost, "Connection reset by peer", refused)
+        )
     return False
 
 

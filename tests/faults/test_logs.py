@@ -75,3 +75,17 @@ def test_a_lost_pool_child_is_explained_only_in_the_killed_workers_log(tmp_path:
     allow = Allowance(PORT, None, killed_log=killed.name)
     assert unexplained_tracebacks([killed], allow) == []
     assert len(unexplained_tracebacks([other], allow)) == 1
+
+
+ACK_LOST = (
+    f"{AT},228 CRITICAL celery.worker.request [task=- org=-] Couldn't ack 'ab-3', "
+    "reason:network:ConnectionError\nTraceback (most recent call last):\n"
+    '  File "/venv/kombu/message.py", line 130, in ack\n'
+    "redis.exceptions.ConnectionError: Connection closed by server.\n"
+)
+
+
+def test_an_ack_lost_as_redis_went_away_is_explained_only_then(tmp_path: Path) -> None:
+    log = _log(tmp_path, "worker-sync-1.log", ACK_LOST)
+    assert unexplained_tracebacks([log], Allowance(PORT, (WHEN, WHEN + 1.6))) == []
+    assert len(unexplained_tracebacks([log], Allowance(PORT, (WHEN + 30, WHEN + 32)))) == 1
