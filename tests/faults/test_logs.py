@@ -89,3 +89,23 @@ def test_an_ack_lost_as_redis_went_away_is_explained_only_then(tmp_path: Path) -
     log = _log(tmp_path, "worker-sync-1.log", ACK_LOST)
     assert unexplained_tracebacks([log], Allowance(PORT, (WHEN, WHEN + 1.6))) == []
     assert len(unexplained_tracebacks([log], Allowance(PORT, (WHEN + 30, WHEN + 32)))) == 1
+
+
+KOMBU_CRASH = (
+    f"{AT},213 CRITICAL celery.worker [task=- org=-] Unrecoverable error: "
+    "AttributeError(\"'NoneType' object has no attribute 'hostname'\")\n"
+    "Traceback (most recent call last):\n"
+    '  File "/venv/kombu/transport/virtual/base.py", line 300, in restore_unacked_once\n'
+    "    unrestored = self.restore_unacked()\n"
+    "AttributeError: 'NoneType' object has no attribute 'hostname'\n"
+)
+
+
+def test_kombus_crash_closing_a_broken_connection_is_explained_only_then(
+    tmp_path: Path,
+) -> None:
+    log = _log(tmp_path, "worker-invoices-2.log", KOMBU_CRASH)
+    assert unexplained_tracebacks([log], Allowance(PORT, (WHEN, WHEN + 1.6))) == []
+    assert len(unexplained_tracebacks([log], Allowance(PORT, (WHEN + 30, WHEN + 32)))) == 1
+    other = _log(tmp_path, "worker-sync-1.log", KOMBU_CRASH.replace("restore_unacked", "x"))
+    assert len(unexplained_tracebacks([other], Allowance(PORT, (WHEN, WHEN + 1.6)))) == 1
