@@ -198,6 +198,41 @@ def xerosync_environment(
     return env
 
 
+def same_limits(
+    control: Any,
+    *,
+    database_url: str,
+    redis_url: str,
+    minute_limit: int,
+    day_limit: int,
+    concurrent_limit: int,
+    minute_seconds: float,
+    **extra: Any,
+) -> dict[str, str]:
+    """Reset the sandbox to the demo organisation with these (time-scaled) limits, and the
+    environment that gives xerosync the same ones: Xero and its client agree, as in
+    production, so a 429 is the client's fault."""
+    control.reset("demo")
+    control.config(
+        minute_limit=minute_limit,
+        day_limit=day_limit,
+        concurrent_limit=concurrent_limit,
+        minute_seconds=minute_seconds,
+        day_seconds=max(86400.0, minute_seconds * 1440),
+        latency_ms=0,
+    )
+    return xerosync_environment(
+        database_url=database_url,
+        redis_url=redis_url,
+        sandbox_url=control.url,
+        XERO_MINUTE_LIMIT=minute_limit,
+        XERO_DAY_LIMIT=day_limit,
+        XERO_CONCURRENT_LIMIT=concurrent_limit,
+        XERO_MINUTE_SECONDS=minute_seconds,
+        **extra,
+    )
+
+
 def xerosync_cli(env: Mapping[str, str], cwd: Path, *args: str) -> str:
     """Run `xerosync ARGS` in a child process; its output, or an error naming the command."""
     done = subprocess.run(

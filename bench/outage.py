@@ -182,23 +182,14 @@ def _measure(s: Settings, control: Any, work: Path) -> Result:
         support.database(s.database, work) as database_url,
         support.redis_database(s.redis_db) as redis_url,
     ):
-        control.reset("demo")
-        control.config(
+        env = support.same_limits(
+            control,
+            database_url=database_url,
+            redis_url=redis_url,
             minute_limit=s.minute_limit,
             day_limit=s.day_limit,
             concurrent_limit=s.concurrent_limit,
             minute_seconds=s.minute_seconds,
-            day_seconds=max(86400.0, s.minute_seconds * 1440),
-            latency_ms=0,
-        )
-        env = support.xerosync_environment(
-            database_url=database_url,
-            redis_url=redis_url,
-            sandbox_url=control.url,
-            XERO_MINUTE_LIMIT=s.minute_limit,
-            XERO_DAY_LIMIT=s.day_limit,
-            XERO_CONCURRENT_LIMIT=s.concurrent_limit,
-            XERO_MINUTE_SECONDS=s.minute_seconds,
         )
         connection_id = support.set_up_organisation(env, work)
         support.xerosync_cli(env, work, "sync")  # the first pass: Xero's customers come in

@@ -136,28 +136,21 @@ def scope_facts(conn: Connection, settings: Settings) -> dict[str, Any]:
         return {"scopes": None, "scope_warning": f"scopes unknown: {type(exc).__name__}"}
 
 
-def set_aside_count(session: Session, connection_id: int) -> int:
-    """Records from Xero the import could not store (see `xerosync errors`)."""
+def _rows_of(session: Session, model: type[ImportReject] | type[ContactMerge], org: int) -> int:
     return int(
-        session.scalar(
-            select(func.count())
-            .select_from(ImportReject)
-            .where(ImportReject.connection_id == connection_id)
-        )
+        session.scalar(select(func.count()).select_from(model).where(model.connection_id == org))
         or 0
     )
+
+
+def set_aside_count(session: Session, connection_id: int) -> int:
+    """Records from Xero the import could not store (see `xerosync errors`)."""
+    return _rows_of(session, ImportReject, connection_id)
 
 
 def merge_count(session: Session, connection_id: int) -> int:
     """Contacts merged in Xero whose customers followed the merge."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(ContactMerge)
-            .where(ContactMerge.connection_id == connection_id)
-        )
-        or 0
-    )
+    return _rows_of(session, ContactMerge, connection_id)
 
 
 @dataclass(frozen=True)
