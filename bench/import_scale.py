@@ -103,7 +103,7 @@ def _child() -> None:
     rss_by_page: list[tuple[str, float, float]] = []
     result = jobs.routine_pass_for(
         connection_id,
-        on_page=lambda stream, _rows: rss_by_page.append(
+        on_page=lambda stream, _rows, _total: rss_by_page.append(
             (stream, support.current_rss_mb(), support.peak_rss_mb())
         ),
     )

@@ -279,7 +279,7 @@ def routine_pass_for(
     task_id: str | None = None,
     settings: Settings | None = None,
     engine: Engine | None = None,
-    on_page: Callable[[str, int], None] | None = None,
+    on_page: Callable[[str, int, int | None], None] | None = None,
 ) -> JobResult:
     """Run the routine pass of one organisation, unless one is already running.
 

@@ -788,9 +788,12 @@ def import_stream(
     stream: Stream,
     *,
     full: bool = False,
-    on_page: Callable[[str, int], None] | None = None,
+    on_page: Callable[[str, int, int | None], None] | None = None,
 ) -> Counts:
-    """Bring one stream's changes in, page by page, committing the cursor with each page."""
+    """Bring one stream's changes in, page by page, committing the cursor with each page.
+
+    `on_page(stream, rows, total)` after each page: `total` is the rows the whole read
+    brings when Xero says (`pagination.itemCount`), for progress with a total."""
     counts: Counts = dict.fromkeys(
         ("read", "created", "updated", "linked", "unchanged", "conflicts", "rejected"), 0
     )
@@ -813,7 +816,7 @@ def import_stream(
         ctx.session.expunge_all()
         cursor = _cursor(ctx, stream)
         if on_page is not None:
-            on_page(stream.name, len(rows))
+            on_page(stream.name, len(rows), page.item_count)
     return counts
 
 

@@ -203,7 +203,7 @@ def run_pass(
     *,
     full: bool = False,
     task_id: str | None = None,
-    on_page: Callable[[str, int], None] | None = None,
+    on_page: Callable[[str, int, int | None], None] | None = None,
 ) -> PassResult:
     """One routine pass; raises PassAlreadyRunning if another, alive, holds the lease."""
     lease = pass_lease(ctx, task_id)
@@ -229,7 +229,7 @@ def _run_pass(
     *,
     full: bool,
     task_id: str | None,
-    on_page: Callable[[str, int], None] | None,
+    on_page: Callable[[str, int, int | None], None] | None,
 ) -> PassResult:
     run = SyncRun(connection_id=ctx.connection.id, full=full, task_id=task_id, counts={})
     ctx.session.add(run)

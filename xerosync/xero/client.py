@@ -127,6 +127,8 @@ class Page:
     rows: list[dict[str, Any]]
     page_size: int
     last: bool
+    item_count: int | None = None
+    """Rows the whole read returns (Xero's `pagination.itemCount`; None when not given)."""
 
 
 @dataclass(frozen=True)
@@ -440,14 +442,15 @@ class XeroClient:
             body = response.body if isinstance(response.body, Mapping) else {}
             rows = [r for r in body.get(key) or [] if isinstance(r, dict)]
             if not paged:
-                yield Page(number, rows, len(rows), True)
+                yield Page(number, rows, len(rows), True, len(rows))
                 return
             raw_paging = body.get("pagination")
             pagination: Mapping[str, Any] = raw_paging if isinstance(raw_paging, Mapping) else {}
             size = int(pagination.get("pageSize") or page_size)
             count = pagination.get("pageCount")
             last = len(rows) < size or (count is not None and number >= int(count))
-            yield Page(number, rows, size, last)
+            items = pagination.get("itemCount")
+            yield Page(number, rows, size, last, int(items) if items is not None else None)
             if last:
                 return
             number += 1
