@@ -109,6 +109,7 @@ class Settings:
     CELERY_BROKER_URL: str
     BROKER_VISIBILITY_TIMEOUT: int
     SYNC_INTERVAL_SECONDS: int
+    SYNC_IDLE_MAX_INTERVAL_SECONDS: int
 
     XERO_BASE_URL: str
     XERO_IDENTITY_URL: str
@@ -171,6 +172,7 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "CELERY_BROKER_URL": (_url(("redis", "rediss", "amqp", "pyamqp", "memory")), ""),
     "BROKER_VISIBILITY_TIMEOUT": (_positive_int, "3600"),
     "SYNC_INTERVAL_SECONDS": (_positive_int, "300"),
+    "SYNC_IDLE_MAX_INTERVAL_SECONDS": (_positive_int, "1800"),
     "XERO_BASE_URL": (_url(("http", "https")), SANDBOX_URL),
     "XERO_IDENTITY_URL": (_url(("http", "https")), ""),
     "XERO_LOGIN_URL": (_url(("http", "https")), ""),
