@@ -67,6 +67,9 @@ class JobResult:
     detail: dict[str, Any] = field(default_factory=dict)
     retry_in: float | None = None
     error: str | None = None
+    cause: BaseException | None = field(default=None, repr=False, compare=False)
+    """The exception behind a "failed" or "deferred" result, so the task can say what kind of
+    failure it was (Xero's verdict on the record's data, or something an operator must fix)."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -140,7 +143,7 @@ def run_for_record(
                     ctx = open_context(session, connection, settings, engine)
                     return JobResult("done", _jsonable(work(ctx, record)))
             except OrderNotInvoiceable as exc:
-                return JobResult("failed", error=str(exc))
+                return JobResult("failed", error=str(exc), cause=exc)
             except XeroError as exc:
                 error = exc
             except RecordBusy as exc:
@@ -181,11 +184,16 @@ def _after_error(
         if isinstance(error, ReauthorizationRequired):
             outcomes.wait_for_reconnect(link, error)
             session.commit()
-            return JobResult("waiting", error=str(error))
+            return JobResult("waiting", error=str(error), cause=cast(BaseException, error))
         if decision.action is Action.DEFER:
             outcomes.defer(link, decision.seconds, f"deferred: {error}")
             session.commit()
-            return JobResult("deferred", {"seconds": decision.seconds}, error=str(error))
+            return JobResult(
+                "deferred",
+                {"seconds": decision.seconds},
+                error=str(error),
+                cause=cast(BaseException, error),
+            )
         outcomes.fail(link, cast(XeroError, error))
         session.commit()
     except (IntegrityError, OperationalError) as exc:
@@ -194,10 +202,12 @@ def _after_error(
         session.rollback()
         if elapsed > _policy(kind).horizon:
             log.error("%s #%s: outcome not recorded, given up: %s", kind.value, record_id, exc)
-            return JobResult("failed", error=f"{error}; and the outcome was not recorded: {exc}")
+            return JobResult(
+                "failed", error=f"{error}; and the outcome was not recorded: {exc}", cause=exc
+            )
         log.warning("%s #%s: outcome not recorded (%s); retrying", kind.value, record_id, exc)
         return JobResult("retry", retry_in=1.0, error=str(error))
-    return JobResult("failed", error=str(error))
+    return JobResult("failed", error=str(error), cause=cast(BaseException, error))
 
 
 def push_contact(customer_id: int, *, force: bool = False, **kw: Any) -> JobResult:
