@@ -76,6 +76,9 @@ class SyncCursor(Base):
     )
     stream: Mapped[str] = mapped_column(String(40), primary_key=True)
     cursor: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]
+    """Xero's clock (`DateTimeUTC`) when the last complete read from at most the cursor's
+    second began: once it is safely past that second, the next read asks from the next one."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

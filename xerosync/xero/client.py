@@ -129,6 +129,8 @@ class Page:
     last: bool
     item_count: int | None = None
     """Rows the whole read returns (Xero's `pagination.itemCount`; None when not given)."""
+    date_time_utc: datetime | None = None
+    """Xero's clock when it answered (the envelope's `DateTimeUTC`; None when not given)."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,14 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == lowered:
             return value
     return None
+
+
+def _answered_at(body: Mapping[str, Any]) -> datetime | None:
+    """The envelope's `DateTimeUTC`, or None when absent or not a date."""
+    try:
+        return codec.parse_datetime(body.get("DateTimeUTC"))
+    except ValueError:
+        return None
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -441,8 +451,9 @@ class XeroClient:
             )
             body = response.body if isinstance(response.body, Mapping) else {}
             rows = [r for r in body.get(key) or [] if isinstance(r, dict)]
+            answered_at = _answered_at(body)
             if not paged:
-                yield Page(number, rows, len(rows), True, len(rows))
+                yield Page(number, rows, len(rows), True, len(rows), answered_at)
                 return
             raw_paging = body.get("pagination")
             pagination: Mapping[str, Any] = raw_paging if isinstance(raw_paging, Mapping) else {}
@@ -450,7 +461,8 @@ class XeroClient:
             count = pagination.get("pageCount")
             last = len(rows) < size or (count is not None and number >= int(count))
             items = pagination.get("itemCount")
-            yield Page(number, rows, size, last, int(items) if items is not None else None)
+            total = int(items) if items is not None else None
+            yield Page(number, rows, size, last, total, answered_at)
             if last:
                 return
             number += 1
