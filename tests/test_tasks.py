@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from celery import Celery
+from celery.events.state import State
+from celery.events.state import Task as TaskState
 from sqlalchemy import select
 
 from tests.fixtures.waiting import eventually
 from tests.fixtures.xerosync import XerosyncEnv
 from tests.sync.test_invoices import INVOICES_PATH, confirmed_order, invoices_for
 from xerosync.models import Customer, LinkKind, LinkStatus, Order, XeroLink
-from xerosync.tasks import create_invoice_for_order, push_contact
+from xerosync.tasks import create_invoice_for_order, describe_call, push_contact
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +113,123 @@ def test_a_pass_cut_short_by_the_budget_sends_its_own_continuation(
     assert len(runs) >= 2 and {r.outcome for r in runs[:-1]} == {"interrupted"}
     names = [c["Name"] for c in env.contacts() if str(c["Name"]).startswith("Resumed")]
     assert len(names) == len(set(names)) == 200
+
+
+# -- what Flower sees: the worker's task events, read the way Flower reads them ------------
+
+
+@pytest.fixture
+def task_events(celery_app: Celery) -> Iterator[State]:
+    """Celery's event state (what Flower keeps), fed by a receiver on the test's broker."""
+    state = celery_app.events.State()
+    ready = threading.Event()
+    with celery_app.connection_for_read() as connection:
+        receiver = celery_app.events.Receiver(connection, handlers={"*": state.event})
+        receiver.on_consume_ready = lambda *_a, **_k: ready.set()
+        thread = threading.Thread(target=receiver.capture, kwargs={"wakeup": False}, daemon=True)
+        thread.start()
+        assert ready.wait(30), "the event receiver did not start"
+        yield state
+        receiver.should_stop = True
+        thread.join(timeout=10)
+
+
+def ended(state: State, task_id: str, *states: str) -> TaskState | None:
+    task = state.tasks.get(task_id)
+    return task if task is not None and task.state in states else None
+
+
+def customer_with(env: XerosyncEnv, name: str, **fields: Any) -> int:
+    with env.session() as session:
+        customer = Customer(connection_id=env.connection_id, name=name, **fields)
+        session.add(customer)
+        session.commit()
+        return customer.id
+
+
+def link_of(env: XerosyncEnv, kind: LinkKind, local_id: int) -> XeroLink:
+    with env.session() as session:
+        return session.scalars(
+            select(XeroLink).where(XeroLink.kind == kind.value, XeroLink.local_id == local_id)
+        ).one()
+
+
+def test_a_customer_xero_rejects_ends_failed_with_xeros_words_and_is_not_retried(
+    xerosync_env: XerosyncEnv, celery_worker: Any, task_events: State
+) -> None:
+    env = xerosync_env
+    customer_id = customer_with(env, "Bad Email Pty", email="not an email")
+    sent = push_contact.delay(customer_id)
+
+    task = eventually(lambda: ended(task_events, sent.id, "FAILURE", "SUCCESS"))
+    assert task.state == "FAILURE"
+    assert "RecordRejected" in task.exception
+    assert "Email address must be valid." in task.exception
+    assert f"customer #{customer_id}" in task.exception
+    assert task.args == f"customer #{customer_id}"
+    assert task.retries == 0
+    # The record's error was committed before the task failed; one call, no retry.
+    rejected = link_of(env, LinkKind.CONTACT, customer_id)
+    assert rejected.status == LinkStatus.ERROR.value
+    assert "Email address must be valid." in str(rejected.last_error)
+    puts = env.sandbox.control.requests(path="/api.xro/2.0/Contacts", method="PUT")
+    assert len(puts) == 1
+
+
+def test_an_order_that_cannot_be_invoiced_ends_failed_naming_the_order_and_why(
+    xerosync_env: XerosyncEnv, celery_worker: Any, task_events: State
+) -> None:
+    env = xerosync_env
+    order_id = confirmed_order(env)
+    with env.session() as session:
+        session.get_one(Order, order_id).customer.email = "still not an email"
+        session.commit()
+    sent = create_invoice_for_order.delay(order_id)
+
+    task = eventually(lambda: ended(task_events, sent.id, "FAILURE", "SUCCESS"))
+    assert task.state == "FAILURE"
+    assert task.args == f"order #{order_id}"
+    assert f"order #{order_id} cannot be invoiced" in task.exception
+    assert "Email address must be valid." in task.exception
+    assert link_of(env, LinkKind.INVOICE, order_id).status == LinkStatus.ERROR.value
+    assert invoices_for(env, order_id) == []
+
+
+def test_a_record_deferred_past_the_retry_horizon_shows_as_deferred(
+    xerosync_env: XerosyncEnv, celery_worker: Any, task_events: State
+) -> None:
+    env = xerosync_env
+    customer_id = customer_with(env, "Long Outage Ltd")
+    env.sandbox.control.add_fault("error", count=5, status=503, path="/api.xro/2.0/Contacts")
+    long_ago = time.time() - 7200  # first tried two hours ago: past the routine horizon
+    sent = push_contact.delay(customer_id, first_tried_at=long_ago)
+
+    task = eventually(lambda: ended(task_events, sent.id, "DEFERRED", "SUCCESS", "FAILURE"))
+    assert task.state == "DEFERRED"
+    assert task.args == f"customer #{customer_id}"
+    assert "first_tried_at" in task.kwargs and "T" in task.kwargs  # a time, not a float
+    assert f"customer #{customer_id} deferred" in task.result
+    assert link_of(env, LinkKind.CONTACT, customer_id).status == LinkStatus.DEFERRED.value
+
+
+def test_a_task_sent_by_name_still_names_its_record(
+    xerosync_env: XerosyncEnv, celery_app: Celery, celery_worker: Any, task_events: State
+) -> None:
+    env = xerosync_env
+    customer_id = customer_with(env, "Sent By Name")
+    sent = celery_app.send_task("xerosync.tasks.push_contact", (customer_id,))
+
+    task = eventually(lambda: ended(task_events, sent.id, "SUCCESS", "FAILURE"))
+    assert task.state == "SUCCESS"
+    assert task.args == f"customer #{customer_id}"
+
+
+def test_a_call_is_described_by_its_record() -> None:
+    assert describe_call("customer", (12,), {}) == ("customer #12", "{}")
+    assert describe_call("product", (), {"product_id": 7, "force": True}) == (
+        "product #7",
+        "{'force': True}",
+    )
+    args, kwargs = describe_call("order", [5], {"first_tried_at": 0.0})
+    assert args == "order #5"
+    assert kwargs == "{'first_tried_at': '1970-01-01T00:00:00+00:00'}"

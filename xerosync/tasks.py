@@ -9,30 +9,176 @@ from the time of its first try, which travels with every retry (`first_tried_at`
     push_contact.delay(customer_id)            after saving a customer
     push_item.delay(product_id)                after saving a product
     create_invoice_for_order.delay(order_id)   after confirming a quote (`invoices` queue)
+
+How a record's task ends is what Flower shows, and Sentry hears only what an operator must
+act on:
+
+    SUCCESS          Xero holds the record (or nothing was to be done)
+    FAILURE          RecordRejected: Xero refused the record's data, or the order cannot be
+                     invoiced; Xero's words are the message, the error is on the record
+                     (`xerosync errors`), no retry, no Sentry event. Any other failure (a
+                     missing scope, a crash) is raised as itself: FAILURE and a Sentry event
+    DEFERRED         past the retry horizon (an outage, a long Retry-After): the routine
+                     pass takes it up; logged at ERROR (Sentry)
+    NEEDS_RECONNECT  the organisation must be connected again (`xerosync connect`); logged
+                     at ERROR (Sentry)
+
+The last two are custom states: the task sends a `task-deferred` / `task-needs_reconnect`
+event (Flower shows the state and the event's `result`) and ends with Celery's `Ignore`, so
+no `task-succeeded` event overwrites it. Every record task's arguments are shown as the
+record, `customer #12`, in Flower's task list and the worker's log (`RecordTask`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Ignore
+from celery.worker.request import Request
+from sqlalchemy import select
 
 from xerosync.app import app
+from xerosync.db import get_engine, session_scope
+from xerosync.models import LinkKind, XeroLink
 from xerosync.sync import jobs, outbox
+from xerosync.sync.invoices import OrderNotInvoiceable
 from xerosync.sync.jobs import JobResult
+from xerosync.xero.errors import ValidationError
 
 outbox.install()
+
+log = logging.getLogger(__name__)
+
+DEFERRED = "DEFERRED"
+NEEDS_RECONNECT = "NEEDS_RECONNECT"
+_PARKED = {"deferred": DEFERRED, "waiting": NEEDS_RECONNECT}
+
+
+class RecordRejected(Exception):
+    """Xero refused the record for its data, or the order cannot be invoiced.
+
+    Raised after the record's error is committed, with Xero's words as the message. The same
+    data would be refused again: Celery does not retry it (`RecordTask.throws`: logged at INFO,
+    no traceback) and Sentry does not hear of it (`observability.before_send`).
+    """
+
+
+class RecordFailed(Exception):
+    """Work on a record stopped for a reason that is not its data, with no exception to
+    raise in its place: an operator must look."""
+
+
+def describe_call(kind: str, args: Any, kwargs: Any) -> tuple[str, str]:
+    """(`argsrepr`, `kwargsrepr`) naming the record a call is for: `customer #12`."""
+    args = list(args or ())
+    kwargs = dict(kwargs or {})
+    record_id = args.pop(0) if args else kwargs.pop(f"{kind}_id", kwargs.pop("id", None))
+    what = f"{kind} #{record_id}" if record_id is not None else kind
+    if args:
+        what += ", " + ", ".join(repr(a) for a in args)
+    first = kwargs.get("first_tried_at")
+    if isinstance(first, int | float):
+        kwargs["first_tried_at"] = datetime.fromtimestamp(first, UTC).isoformat(timespec="seconds")
+    return what, repr(kwargs)
+
+
+class RecordRequest(Request):
+    """Worker side: a task sent by name (`send_task`, no `RecordTask.apply_async`) still shows
+    the record in the `task-received` event and the worker's log."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kind = getattr(self._task, "record_kind", "")
+        if kind and not str(getattr(self, "_argsrepr", "")).startswith(kind):
+            argsrepr, kwargsrepr = describe_call(kind, self.args, self.kwargs)
+            self._argsrepr, self._kwargsrepr = argsrepr, kwargsrepr
+            self._request_dict.update(argsrepr=argsrepr, kwargsrepr=kwargsrepr)
+
+
+class RecordTask(Task):
+    """A task for one CRM record (or one organisation), named as such wherever it is listed."""
+
+    abstract = True
+    record_kind = ""
+    throws = (RecordRejected,)
+    Request = RecordRequest
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+        if self.record_kind and "argsrepr" not in options:
+            argsrepr, kwargsrepr = describe_call(self.record_kind, args, kwargs)
+            options.update(argsrepr=argsrepr, kwargsrepr=kwargsrepr)
+        return super().apply_async(args, kwargs, *rest, **options)
 
 
 def _first_try(task: Task, given: float | None) -> float:
     return float(given) if given else time.time()
 
 
-def _finish(task: Task, result: JobResult, first_tried_at: float) -> dict[str, Any]:
+def _xero_words(kind: LinkKind, record_id: int) -> str:
+    """What Xero said about the record, as committed on its link."""
+    with session_scope(get_engine()) as session:
+        link = session.scalars(
+            select(XeroLink)
+            .where(XeroLink.kind == kind.value, XeroLink.local_id == record_id)
+            .order_by(XeroLink.id.desc())
+        ).first()
+        return (link.last_error if link is not None else None) or "Xero rejected it"
+
+
+def _rejected(result: JobResult) -> bool:
+    """A job that ended "done" with the record refused by Xero (a push report or an invoice
+    outcome)."""
+    detail = result.detail or {}
+    return bool(detail.get("rejected")) or detail.get("result") == "rejected"
+
+
+def _failure(what: str, result: JobResult) -> BaseException:
+    cause = result.cause
+    if isinstance(cause, OrderNotInvoiceable):
+        return RecordRejected(f"{what} cannot be invoiced: {result.error}")
+    if isinstance(cause, ValidationError):
+        return RecordRejected(f"{what}: {result.error}")
+    if isinstance(cause, Exception):
+        return cause
+    return RecordFailed(f"{what}: {result.error}")
+
+
+def _park(task: Task, what: str, result: JobResult) -> None:
+    """A deferred or reconnect-waiting record: a custom state Flower shows, a log line at ERROR
+    an operator (and Sentry) sees, and no `task-succeeded` event after it."""
+    state = _PARKED[result.status]
+    if state == DEFERRED:
+        seconds = float((result.detail or {}).get("seconds") or 0)
+        words = f"{what} deferred for {seconds:.0f}s, the routine pass takes it up: {result.error}"
+    else:
+        words = f"{what} waits until the organisation is connected again: {result.error}"
+    log.error("%s", words)
+    task.send_event(f"task-{state.lower()}", result=words, record=what)
+    task.update_state(state=state, meta={"outcome": result.status, "error": result.error})
+    raise Ignore()
+
+
+def _finish(
+    task: Task,
+    result: JobResult,
+    first_tried_at: float,
+    kind: LinkKind | None = None,
+    record_id: int | None = None,
+) -> dict[str, Any]:
+    what = f"{getattr(task, 'record_kind', 'record')} #{record_id}"
     if result.retry_in is not None:
         kwargs = {**(task.request.kwargs or {}), "first_tried_at": first_tried_at}
         raise task.retry(countdown=result.retry_in, kwargs=kwargs)
+    if result.status == "failed":
+        raise _failure(what, result)
+    if result.status in _PARKED:
+        _park(task, what, result)
+    if kind is not None and record_id is not None and _rejected(result):
+        raise RecordRejected(f"{what}: {_xero_words(kind, record_id)}")
     return {"status": result.status, "detail": result.detail, "error": result.error}
 
 
@@ -44,38 +190,64 @@ def _context(task: Task, first_tried_at: float) -> dict[str, Any]:
     }
 
 
-@app.task(bind=True, shared=False, max_retries=None, name="xerosync.tasks.push_contact")
+@app.task(
+    bind=True,
+    shared=False,
+    max_retries=None,
+    base=RecordTask,
+    record_kind="customer",
+    name="xerosync.tasks.push_contact",
+)
 def push_contact(
     self: Task, customer_id: int, force: bool = False, first_tried_at: float | None = None
 ) -> dict[str, Any]:
     """Create or update the customer's Xero contact (new ones take the template's defaults)."""
     first = _first_try(self, first_tried_at)
     result = jobs.push_contact(int(customer_id), force=force, **_context(self, first))
-    return _finish(self, result, first)
+    return _finish(self, result, first, LinkKind.CONTACT, int(customer_id))
 
 
-@app.task(bind=True, shared=False, max_retries=None, name="xerosync.tasks.push_item")
+@app.task(
+    bind=True,
+    shared=False,
+    max_retries=None,
+    base=RecordTask,
+    record_kind="product",
+    name="xerosync.tasks.push_item",
+)
 def push_item(
     self: Task, product_id: int, force: bool = False, first_tried_at: float | None = None
 ) -> dict[str, Any]:
     """Create or update the product's Xero item."""
     first = _first_try(self, first_tried_at)
     result = jobs.push_item(int(product_id), force=force, **_context(self, first))
-    return _finish(self, result, first)
+    return _finish(self, result, first, LinkKind.ITEM, int(product_id))
 
 
 @app.task(
-    bind=True, shared=False, max_retries=None, name="xerosync.tasks.create_invoice_for_order"
+    bind=True,
+    shared=False,
+    max_retries=None,
+    base=RecordTask,
+    record_kind="order",
+    name="xerosync.tasks.create_invoice_for_order",
 )
 def create_invoice_for_order(
     self: Task, order_id: int, first_tried_at: float | None = None
 ) -> dict[str, Any]:
     """Create the confirmed order's Draft sales invoice in Xero, exactly once."""
     first = _first_try(self, first_tried_at)
-    return _finish(self, jobs.invoice_order(int(order_id), **_context(self, first)), first)
+    result = jobs.invoice_order(int(order_id), **_context(self, first))
+    return _finish(self, result, first, LinkKind.INVOICE, int(order_id))
 
 
-@app.task(bind=True, shared=False, name="xerosync.tasks.resume_after_reconnect")
+@app.task(
+    bind=True,
+    shared=False,
+    base=RecordTask,
+    record_kind="connection",
+    name="xerosync.tasks.resume_after_reconnect",
+)
 def resume_after_reconnect(self: Task, connection_id: int) -> dict[str, Any]:
     """After `xerosync connect`: invoice the orders that waited on it now, and run a pass for
     the rest (customers and products that waited)."""
@@ -86,7 +258,13 @@ def resume_after_reconnect(self: Task, connection_id: int) -> dict[str, Any]:
     return {"status": "done", "detail": {"orders": orders}, "error": None}
 
 
-@app.task(bind=True, shared=False, name="xerosync.tasks.push_pending")
+@app.task(
+    bind=True,
+    shared=False,
+    base=RecordTask,
+    record_kind="connection",
+    name="xerosync.tasks.push_pending",
+)
 def push_pending(self: Task, connection_id: int) -> dict[str, Any]:
     """Push every customer and product of one organisation still waiting for a push."""
     result = jobs.push_pending_for(int(connection_id), task_id=self.request.id)
