@@ -17,6 +17,7 @@ INVOICE_QUEUE = "invoices"
 SYNC_QUEUE = "sync"
 
 ROUTINE_PASS_TASK = "xerosync.tasks.run_routine_pass"
+ROUTINE_PASS_ENTRY = "routine-pass"
 INVOICE_TASKS = ("xerosync.tasks.create_invoice_for_order",)
 
 broker_url = _settings.CELERY_BROKER_URL
@@ -54,8 +55,11 @@ task_soft_time_limit = 540
 worker_send_task_events = True
 task_send_sent_event = True
 
+# xerosync's scheduler sends the routine pass as soon as beat starts (Celery's waits one
+# interval) and writes a heartbeat to Redis on every tick, which `xerosync status` reads.
+beat_scheduler = "xerosync.beat:Scheduler"
 beat_schedule = {
-    "routine-pass": {
+    ROUTINE_PASS_ENTRY: {
         "task": ROUTINE_PASS_TASK,
         "schedule": float(_settings.SYNC_INTERVAL_SECONDS),
         # A tick nobody picked up before the next one is worthless: drop it.
