@@ -17,9 +17,11 @@ from celery.signals import (
     celeryd_init,
 )
 
+from xerosync import broker
 from xerosync.observability import configure_logging, init_sentry
 from xerosync.settings import get_settings, warn_about_settings
 
+broker.install()  # kombu's Redis transport, without its crash when Redis restarts
 app = Celery("xerosync")
 app.config_from_object("celeryconfig")
 app.autodiscover_tasks(["xerosync"], related_name="tasks", force=False)

@@ -104,30 +104,9 @@ def _broker_refused(record: LogRecord, allow: Allowance) -> bool:
         # A task finished as Redis went away: its acknowledgement is lost and the broker
         # delivers it again (acks late), which the outbox and exactly-once rules absorb.
         return record.final_error.startswith("redis.exceptions.ConnectionError: ") and any(
-            words in record.final_error
-            for words in (lost, "Connection reset by peer", refused)
+            words in record.final_error for words in (lost, "Connection reset by peer", refused)
         )
     return False
-
-
-def _kombu_close_crash(record: LogRecord, allow: Allowance) -> bool:
-    """kombu 5.7.0's own crash as Redis goes away: closing the broken connection restores
-    the channel's unacknowledged messages through a pool whose connection is already gone
-    (`restore_unacked` → `conn_or_acquire` → `'NoneType' object has no attribute
-    'hostname'`), and the worker exits with "Unrecoverable error". Nothing of xerosync's is
-    on that path; the tasks it held are delivered again (late acks) and the run's end state
-    is checked all the same. Only this exact signature, only during the restart."""
-    if allow.redis_down is None or record.at is None:
-        return False
-    began, ended = allow.redis_down
-    if not began - 1.0 <= record.at <= ended + allow.settle_seconds:
-        return False
-    head = record.head
-    return (
-        ("Unrecoverable error: AttributeError" in head or "Error on stopping Hub" in head)
-        and "no attribute 'hostname'" in head
-        and any("restore_unacked" in line for line in record.lines)
-    )
 
 
 def _killed_worker_lost(record: LogRecord, allow: Allowance) -> bool:
@@ -146,9 +125,7 @@ def unexplained_tracebacks(paths: list[Path], allow: Allowance) -> list[str]:
         for record in records(path):
             if not record.tracebacks:
                 continue
-            if _broker_refused(record, allow) or _killed_worker_lost(record, allow) or (
-                _kombu_close_crash(record, allow)
-            ):
+            if _broker_refused(record, allow) or _killed_worker_lost(record, allow):
                 continue
             found.append(record.describe())
     return found
@@ -161,9 +138,5 @@ def explained_tracebacks(paths: list[Path], allow: Allowance) -> int:
         for path in paths
         for record in records(path)
         if record.tracebacks
-        and (
-            _broker_refused(record, allow)
-            or _killed_worker_lost(record, allow)
-            or _kombu_close_crash(record, allow)
-        )
+        and (_broker_refused(record, allow) or _killed_worker_lost(record, allow))
     )
