@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from xerosync.sandbox.resources.common import day_reader, updated_reader
-from xerosync.sandbox.where import Schema, WhereError, compile_where
+from xerosync.sandbox.where import Schema, WhereError, compile_where, field_types
 
 CONTACT = Schema("Contact", frozenset({"ContactID", "Name"}), {}, {})
 SCHEMA = Schema(
@@ -33,7 +34,7 @@ ROWS: list[dict[str, Any]] = [
         "Status": "DRAFT",
         "Total": 10.0,
         "SentToContact": False,
-        "Contact": {"ContactID": "aaaa-1", "Name": "Boom FM"},
+        "Contact": {"ContactID": "aaaaaaaa-0000-4000-8000-000000000001", "Name": "Boom FM"},
         "_date": "2024-01-15",
         "_updated_ms": 1_700_000_000_000,
         "Reference": "PO 1",
@@ -43,7 +44,7 @@ ROWS: list[dict[str, Any]] = [
         "Status": "AUTHORISED",
         "Total": 250.5,
         "SentToContact": True,
-        "Contact": {"ContactID": "BBBB-2", "Name": "PowerDirect"},
+        "Contact": {"ContactID": "BBBBBBBB-0000-4000-8000-000000000002", "Name": "PowerDirect"},
         "_date": "2024-03-01",
         "_updated_ms": 1_710_000_000_000,
         "Reference": None,
@@ -53,7 +54,7 @@ ROWS: list[dict[str, Any]] = [
         "Status": "VOIDED",
         "Total": 99.0,
         "SentToContact": False,
-        "Contact": {"ContactID": "cccc-3", "Name": "City Agency"},
+        "Contact": {"ContactID": "cccccccc-0000-4000-8000-000000000003", "Name": "City Agency"},
         "_date": "2023-12-31",
         "_updated_ms": 1_690_000_000_000,
         "Reference": "po 2",
@@ -80,8 +81,8 @@ def matches(text: str) -> list[int]:
         ('NOT (Type=="ACCREC")', [1]),
         ("SentToContact==true", [1]),
         ("SentToContact == false", [0, 2]),
-        ('Contact.ContactID==guid("BBBB-2")', [1]),
-        ('Contact.ContactID==Guid("AAAA-1")', [0]),
+        ('Contact.ContactID==guid("bbbbbbbb-0000-4000-8000-000000000002")', [1]),
+        ('Contact.ContactID==Guid("AAAAAAAA-0000-4000-8000-000000000001")', [0]),
         ('Contact.Name.Contains("FM")', [0]),
         ('Contact.Name.StartsWith("Power")', [1]),
         ('Reference.ToLower()=="po 1"', [0]),
@@ -114,12 +115,81 @@ def test_syntax_errors(text: str) -> None:
     [
         ('Name=="Café Ü"', "Café Ü"),  # non-ASCII text as written, not read as Latin-1
         ('Name.ToLower()=="zoë & søn"', "Zoë & Søn"),
-        ('Name=="say \\"hi\\""', 'say "hi"'),  # the escapes the sandbox already knew
-        ('Name=="back\\\\slash"', "back\\slash"),
-        ('Name=="\\u00e9t\\u00e9"', "été"),
+        ('Name=="back\\slash"', "back\\slash"),  # a backslash is a plain character
+        ('Name=="\\u00e9"', "\\u00e9"),  # no escapes at all
     ],
 )
 def test_string_literals_keep_their_characters(text: str, name: str) -> None:
     predicate = compile_where(text, CONTACT)
     assert predicate({"Name": name})
     assert not predicate({"Name": name + "x"})
+
+
+TYPED = Schema(
+    "Invoice",
+    SCHEMA.fields | {"IsSold", "InvoiceID"},
+    {"Contact": CONTACT},
+    SCHEMA.readers,
+    field_types(
+        SCHEMA.fields | {"IsSold", "InvoiceID"},
+        numbers="Total",
+        booleans="SentToContact IsSold",
+        dates="Date UpdatedDateUTC",
+        guids="InvoiceID",
+        untyped="Contact",
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('Total=="abc"', "Operator '==' incompatible with operand types 'Decimal' and 'String'"),
+        ('IsSold=="yes"', "Operator '==' incompatible with operand types 'Boolean' and 'String'"),
+        ("IsSold==1", "Operator '==' incompatible with operand types 'Boolean' and 'Int32'"),
+        ("Date==123", "Operator '==' incompatible with operand types 'DateTime?' and 'Int32'"),
+        (
+            'Date > "2024-01-01"',
+            "Operator '>' incompatible with operand types 'DateTime?' and 'String'",
+        ),
+        ('"DRAFT"==Total', "Operator '==' incompatible with operand types 'String' and 'Decimal'"),
+        ("Status==5", "Operator '==' incompatible with operand types 'String' and 'Int32'"),
+        ('InvoiceID=="nope"', "Operator '==' incompatible with operand types 'Guid' and 'String'"),
+        ('InvoiceID==guid("nope")', "Guid should contain 32 digits"),
+        ('Total.Contains("1")', "No applicable method 'Contains' exists in type 'Decimal'"),
+    ],
+)
+def test_wrong_type_is_refused(text: str, message: str) -> None:
+    with pytest.raises(WhereError, match=re.escape(message)):
+        compile_where(text, TYPED)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Total==10",
+        "Total > 10.5",
+        "Total == null",
+        "IsSold==true",
+        "Date >= DateTime(2024,1,1)",
+        'InvoiceID==guid("aaaaaaaa-0000-4000-8000-000000000001")',
+        'Status.ToLower()=="draft"',
+        'Contact.Name=="Boom FM"',
+    ],
+)
+def test_right_types_pass(text: str) -> None:
+    compile_where(text, TYPED)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('Name=="say \\"hi\\""', "Syntax error"),  # Xero-Java #347: no backslash escape
+        ('Name.Contains("say \\"hi\\"")', "No property or field 'hi' exists in type 'Contact'"),
+        ('Name=="say ""hi"""', "a quote inside a string is not supported"),
+        ('Name=="open', "Unterminated string literal"),
+    ],
+)
+def test_quote_inside_a_string_is_refused(text: str, message: str) -> None:
+    with pytest.raises(WhereError, match=re.escape(message)):
+        compile_where(text, CONTACT)

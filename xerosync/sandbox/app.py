@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import time
 import uuid
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -34,6 +35,7 @@ from xerosync.sandbox.resources.common import Ctx
 from xerosync.sandbox.state import SandboxState
 
 Handler = Callable[..., tuple[int, Any]]
+log = logging.getLogger("xerosync.sandbox")
 
 _SETTINGS = ("accounts", "taxrates", "currencies", "brandingthemes", "trackingcategories")
 _SETTING_NAMES = {n.lower(): n for n in settings.SCHEMAS}
@@ -49,6 +51,7 @@ API_RULES = Map(
         Rule("/creditnotes", endpoint="creditnotes", methods=["GET", "PUT", "POST"]),
         Rule("/creditnotes/<key>", endpoint="creditnote", methods=["GET", "POST"]),
         Rule("/organisation", endpoint="organisation", methods=["GET"]),
+        Rule("/organisations", endpoint="organisation", methods=["GET"]),
         *[Rule(f"/{n}", endpoint=f"list:{n}", methods=["GET"]) for n in _SETTINGS],
         *[Rule(f"/{n}/<key>", endpoint=f"get:{n}", methods=["GET"]) for n in _SETTINGS],
     ]
@@ -84,6 +87,11 @@ class SandboxApp:
             "replayed": False,
             "fault": None,
         }
+        oversize = self._oversize(request)
+        if oversize is not None:
+            entry["status"] = oversize.status_code
+            self._log(entry)
+            return oversize
         with state.lock:
             fault = state.faults.take(request.method, request.path)
         if fault is not None:
@@ -94,7 +102,8 @@ class SandboxApp:
             if fault.kind == "error":
                 # Read the body even though it is refused: left unread on a kept-alive
                 # connection it would be parsed as the next request.
-                request.get_data(cache=False)
+                with contextlib.suppress(RequestEntityTooLarge):
+                    request.get_data(cache=False)
                 response = _fault_response(fault, request)
                 entry["status"] = response.status_code
                 self._log(entry)
@@ -105,11 +114,28 @@ class SandboxApp:
             response = self.route(request, entry)
         except ApiError as exc:
             response = self.error_response(exc, request)
+        except RequestEntityTooLarge:  # a chunked body that grew past the limit
+            response = _too_large(self.state.config.max_request_bytes, None)
+        except Exception as exc:  # a sandbox bug: still an answer, still in the log
+            log.exception("sandbox error on %s %s", request.method, request.path)
+            response = _unhandled(exc)
         entry["status"] = response.status_code
         self._log(entry)
         if fault is not None and fault.kind == "lost_response":
             _drop(request)
         return response
+
+    def _oversize(self, request: Request) -> Response | None:
+        """Refuse a body over `max_request_bytes` (XERO_FACTS §5: design for 3.5 MB) before
+        reading it into memory; a chunked body is capped while it is read (werkzeug's
+        `max_content_length`), so no body is ever held past the limit."""
+        limit = self.state.config.max_request_bytes
+        request.max_content_length = limit + 1  # a chunked body stops one byte past it
+        length = request.content_length
+        if length is None or length <= limit:
+            return None
+        _drain(request.environ.get("wsgi.input"), length)
+        return _too_large(limit, length)
 
     def _log(self, entry: dict[str, Any]) -> None:
         with self.state.lock:
@@ -267,6 +293,8 @@ class SandboxApp:
         key = request.headers.get("Idempotency-Key")
         use_key = bool(key) and request.method in ("PUT", "POST")
         raw_body = request.get_data(cache=True)
+        if len(raw_body) > state.config.max_request_bytes:
+            raise RequestEntityTooLarge()  # a chunked body: its length shows only now
         if use_key and key is not None and len(key) > MAX_KEY_LENGTH:
             raise errors.validation(
                 f"The Idempotency-Key must be no more than {MAX_KEY_LENGTH} characters long.")
@@ -441,6 +469,41 @@ def _fault_response(fault: Fault, request: Request) -> Response:
         504: "Gateway Timeout",
     }
     return Response(texts.get(status, "Error"), status, mimetype="text/plain")
+
+
+DRAIN_LIMIT = 64 * 1024 * 1024
+"""An oversize body up to this size is read and thrown away (64 KB at a time) so the client,
+still sending, gets the 413 instead of a reset connection; past it the connection closes."""
+
+
+def _drain(stream: Any, length: int) -> None:
+    if stream is None or length > DRAIN_LIMIT:
+        return
+    left = length
+    with contextlib.suppress(OSError, ValueError):
+        while left > 0:
+            chunk = stream.read(min(65536, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+
+
+def _too_large(limit: int, length: int | None) -> Response:
+    """413 in the gateway's problem shape — the sandbox's choice: Xero's answer to an
+    oversize request is unconfirmed. The connection is closed after it."""
+    size = f"{length:,} bytes" if length is not None else "over the limit"
+    body = errors.problem(
+        413, "Request Entity Too Large",
+        f"The request body is {size}; the limit is {limit:,} bytes.")
+    return Response(to_json(body), 413, mimetype="application/json",
+                    headers={"Connection": "close"})
+
+
+def _unhandled(exc: Exception) -> Response:
+    """A sandbox bug answered as Xero answers its own (a 500), with a JSON body."""
+    body = errors.problem(500, "An unhandled error has occurred",
+                          f"{type(exc).__name__}: {exc}")
+    return Response(to_json(body), 500, mimetype="application/json")
 
 
 def _drop(request: Request) -> None:

@@ -28,6 +28,9 @@ class SandboxConfig:
     refresh_token_days: int = 60
     idempotency_seconds: int = 360
     latency_ms: int = 0
+    max_request_bytes: int = 3_500_000
+    """A larger request body is refused with 413 (XERO_FACTS §5: design for 3.5 MB; the
+    stricter decimal reading of "3.5 MB")."""
     auth_code_seconds: int = 300
     client_id: str | None = None
     client_secret: str | None = None

@@ -50,6 +50,7 @@ ENDPOINT_SCOPES: dict[str, tuple[str, ...]] = {
     "invoices": ("accounting.invoices", *_TRANSACTIONS),
     "creditnotes": ("accounting.invoices", *_TRANSACTIONS),
     "organisation": ("accounting.settings",),
+    "organisations": ("accounting.settings",),
     "accounts": ("accounting.settings",),
     "taxrates": ("accounting.settings",),
     "currencies": ("accounting.settings",),

@@ -25,7 +25,10 @@ def envelope(payload: dict[str, Any], now_ms: int) -> dict[str, Any]:
 
 
 def to_json(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact JSON; NaN/Infinity raise rather than produce a body that is not JSON."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 def _singular(name: str) -> str:

@@ -4,15 +4,20 @@ Supported: `==`, `!=`, `<`, `>`, `<=`, `>=`, `AND`/`&&`, `OR`/`||`, `NOT`/`!`, p
 strings, numbers, `true`/`false`/`null`, `guid("…")`/`Guid("…")`, `DateTime(y,m,d[,h,mi,s])`,
 dotted paths (`Contact.ContactID`) and the string methods `Contains`, `StartsWith`,
 `EndsWith`, `ToLower`, `ToUpper`. The result is a compiled predicate, so a filter over 100k
-records costs one Python call per record. Unknown fields raise `WhereError` with Dynamic
-LINQ's wording, which the caller turns into Xero's 400 QueryParseException.
+records costs one Python call per record.
+
+Strict where Xero is strict (Xero's messages are those of the original Dynamic LINQ parser):
+an unknown field, a field compared with a literal of another type (`Total=="abc"`,
+`IsSold=="yes"`, `Date=="2024-01-01"`, a GUID field with a non-GUID), and a quote inside a
+string (`\"` or `""`: backslashes are plain characters there) all raise `WhereError`,
+which the caller turns into Xero's 400 QueryParseException.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -31,14 +36,47 @@ class WhereError(ValueError):
     """The filter could not be parsed or names a field the resource does not have."""
 
 
+NUMBER, BOOLEAN, DATE, GUID, STRING = "Decimal", "Boolean", "DateTime", "Guid", "String"
+"""Field types as Dynamic LINQ names them in its messages."""
+
+
 @dataclass(frozen=True)
 class Schema:
-    """What a `where` may name: field names per type, and how to read special fields."""
+    """What a `where` may name: field names, nested types, how to read special fields and
+    each field's type (a field without one is not type-checked, e.g. arrays)."""
 
     type_name: str
     fields: frozenset[str]
     nested: Mapping[str, Schema]
     readers: Mapping[str, Getter]
+    types: Mapping[str, str] = field(default_factory=dict)
+
+
+def field_types(
+    fields: Iterable[str],
+    *,
+    numbers: str = "",
+    booleans: str = "",
+    dates: str = "",
+    guids: str = "",
+    untyped: str = "",
+) -> dict[str, str]:
+    """Types for `fields`: those named in a group get its type, `untyped` (objects, arrays)
+    none, every other field is a String."""
+    groups = {NUMBER: numbers, BOOLEAN: booleans, DATE: dates, GUID: guids}
+    typed = {name: kind for kind, names in groups.items() for name in names.split()}
+    skip = set(untyped.split())
+    return {name: typed.get(name, STRING) for name in fields if name not in skip}
+
+
+@dataclass(frozen=True)
+class _Operand:
+    """A parsed operand: its getter, its static type (None: unknown) and whether it is a
+    literal (only a field compared with a literal is type-checked)."""
+
+    getter: Getter
+    type: str | None = None
+    literal: bool = False
 
 
 class _Guid(str):
@@ -48,7 +86,7 @@ class _Guid(str):
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<num>-?\d+(?:\.\d+)?)
-    | (?P<str>"(?:[^"\\]|\\.)*")
+    | (?P<str>"[^"]*")
     | (?P<op>==|!=|<=|>=|&&|\|\||[<>=!(),.])
     | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
     )""",
@@ -57,15 +95,23 @@ _TOKEN = re.compile(
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
+    """Tokens up to the first character that starts none (kept as a `bad` token, so the
+    parser reports it where Dynamic LINQ would: usually "Syntax error")."""
     tokens: list[tuple[str, str]] = []
     pos = 0
     text = text.rstrip()
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise WhereError(f"Syntax error at position {pos}: unexpected character")
+            if text[pos:].lstrip().startswith('"'):
+                raise WhereError("Unterminated string literal")
+            tokens.append(("bad", text[pos:].strip()))
+            break
         pos = m.end()
         kind = m.lastgroup or ""
+        if kind == "str" and text.startswith('"', pos):
+            # `"a""b"`: Dynamic LINQ's own escape; unconfirmed on Xero, so refused here
+            raise WhereError("Syntax error: a quote inside a string is not supported")
         tokens.append((kind, m.group(kind)))
     tokens.append(("end", ""))
     return tokens
@@ -119,31 +165,43 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         return False
 
 
-_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
-
-
-def _unescape(body: str) -> str:
-    """A string literal's text with its backslash escapes applied; every other character,
-    non-ASCII included, as written (decoding the UTF-8 bytes as `unicode_escape` read them as
-    Latin-1, so `Name=="Café"` never matched a café)."""
-
-    def one(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if len(code) == 5:
-            return chr(int(code[1:], 16))
-        return _SIMPLE_ESCAPES.get(code, "\\" + code)
-
-    return _ESCAPE.sub(one, body)
-
-
-_METHODS: dict[str, Callable[..., Any]] = {
-    "contains": lambda s, a: isinstance(s, str) and a in s,
-    "startswith": lambda s, a: isinstance(s, str) and s.startswith(a),
-    "endswith": lambda s, a: isinstance(s, str) and s.endswith(a),
-    "tolower": lambda s: s.lower() if isinstance(s, str) else s,
-    "toupper": lambda s: s.upper() if isinstance(s, str) else s,
+_METHODS: dict[str, tuple[Callable[..., Any], str]] = {
+    "contains": (lambda s, a: isinstance(s, str) and a in s, BOOLEAN),
+    "startswith": (lambda s, a: isinstance(s, str) and s.startswith(a), BOOLEAN),
+    "endswith": (lambda s, a: isinstance(s, str) and s.endswith(a), BOOLEAN),
+    "tolower": (lambda s: s.lower() if isinstance(s, str) else s, STRING),
+    "toupper": (lambda s: s.upper() if isinstance(s, str) else s, STRING),
 }
+
+_GUID_TEXT = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
+)
+_NULLABLE = {DATE: "DateTime?"}
+
+
+def _check_types(op: str, left: _Operand, right: _Operand) -> None:
+    """A field against a literal of another type is Dynamic LINQ's "incompatible operand
+    types" error (Xero answers it with a QueryParseException, e.g. Xero-NetStandard #597:
+    "Operator '>' incompatible with operand types 'DateTime?' and 'String'")."""
+    for fld, lit in ((left, right), (right, left)):
+        if fld.literal or not lit.literal or fld.type is None or lit.type is None:
+            continue
+        if lit.type == "Object":  # null
+            continue
+        if _compatible(fld.type, lit):
+            continue
+        names = [_NULLABLE.get(x.type or "", x.type) for x in (left, right)]
+        raise WhereError(
+            f"Operator '{op}' incompatible with operand types '{names[0]}' and '{names[1]}'"
+        )
+
+
+def _compatible(field_type: str, literal: _Operand) -> bool:
+    if field_type == NUMBER:
+        return literal.type in ("Int32", "Double", NUMBER)
+    if field_type == GUID:
+        return literal.type == GUID
+    return field_type == literal.type
 
 
 class _Parser:
@@ -157,7 +215,8 @@ class _Parser:
 
     def take(self) -> tuple[str, str]:
         tok = self.tokens[self.pos]
-        self.pos += 1
+        if tok[0] != "end":
+            self.pos += 1
         return tok
 
     def expect(self, value: str) -> None:
@@ -172,7 +231,7 @@ class _Parser:
     def parse(self) -> Getter:
         getter = self.or_expr()
         if self.peek()[0] != "end":
-            raise WhereError("Syntax error: operator expected")
+            raise WhereError("Syntax error")
         return getter
 
     def or_expr(self) -> Getter:
@@ -203,47 +262,55 @@ class _Parser:
         op = self.peek()[1]
         if op in ("==", "!=", "<", ">", "<=", ">=", "="):
             self.take()
-            op = "==" if op == "=" else op
             right = self.primary()
-            return lambda r: _compare(op, left(r), right(r))
-        return left
+            _check_types(op, left, right)
+            op = "==" if op == "=" else op
+            lget, rget = left.getter, right.getter
+            return lambda r: _compare(op, lget(r), rget(r))
+        return left.getter
 
-    def primary(self) -> Getter:
+    def primary(self) -> _Operand:
         kind, text = self.take()
-        if text == "(":
+        if text == "(" and kind == "op":
             inner = self.or_expr()
             self.expect(")")
-            return self.methods(inner)
+            return self.methods(_Operand(inner))
         if kind == "num":
             num = Decimal(text)
-            return lambda r: num
+            return _Operand(lambda r: num, "Double" if "." in text else "Int32", True)
         if kind == "str":
-            value = _unescape(text[1:-1])
-            return self.methods(lambda r: value)
+            value = text[1:-1]  # as written: no backslash escapes in Xero's parser
+            return self.methods(_Operand(lambda r: value, STRING, True))
         if kind == "ident":
             lowered = text.lower()
             if lowered in ("true", "false"):
                 flag = lowered == "true"
-                return lambda r: flag
+                return _Operand(lambda r: flag, BOOLEAN, True)
             if lowered == "null":
-                return lambda r: None
+                return _Operand(lambda r: None, "Object", True)
             if lowered == "guid" and self.peek()[1] == "(":
                 return self.guid()
             if lowered == "datetime" and self.peek()[1] == "(":
                 return self.datetime_literal()
             return self.methods(self.path(text))
+        if kind == "bad" or kind == "end":
+            raise WhereError("Syntax error" if kind == "bad" else "Expression expected")
         raise WhereError(f"Expression expected at '{text}'")
 
-    def guid(self) -> Getter:
+    def guid(self) -> _Operand:
         self.expect("(")
         kind, text = self.take()
         if kind != "str":
             raise WhereError("guid() needs a string")
         self.expect(")")
+        if not _GUID_TEXT.match(text[1:-1]):
+            raise WhereError(
+                "Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+            )
         value = _Guid(text[1:-1].lower())
-        return lambda r: value
+        return _Operand(lambda r: value, GUID, True)
 
-    def datetime_literal(self) -> Getter:
+    def datetime_literal(self) -> _Operand:
         self.expect("(")
         parts: list[int] = []
         while True:
@@ -265,9 +332,9 @@ class _Parser:
             value = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         except (TypeError, ValueError) as exc:
             raise WhereError(f"Invalid DateTime: {exc}") from None
-        return lambda r: value
+        return _Operand(lambda r: value, DATE, True)
 
-    def path(self, first: str) -> Getter:
+    def path(self, first: str) -> _Operand:
         names = [first]
         while self.peek()[1] == "." and self.tokens[self.pos + 1][0] == "ident":
             after = self.tokens[self.pos + 2][1] if self.pos + 2 < len(self.tokens) else ""
@@ -277,9 +344,10 @@ class _Parser:
             names.append(self.take()[1])
         return self.resolve(names)
 
-    def resolve(self, names: list[str]) -> Getter:
+    def resolve(self, names: list[str]) -> _Operand:
         schema: Schema | None = self.schema
         readers: list[Getter] = []
+        kind: str | None = None
         for name in names:
             if schema is None:
                 raise WhereError(f"No property or field '{name}' exists in type 'Object'")
@@ -289,9 +357,10 @@ class _Parser:
                 )
             reader = schema.readers.get(name)
             readers.append(reader if reader is not None else (lambda n: lambda r: r.get(n))(name))
+            kind = schema.types.get(name)
             schema = schema.nested.get(name)
         if len(readers) == 1:
-            return readers[0]
+            return _Operand(readers[0], kind)
 
         def chained(record: Record) -> Any:
             value: Any = record
@@ -301,15 +370,18 @@ class _Parser:
                 value = reader(value)
             return value
 
-        return chained
+        return _Operand(chained, kind)
 
-    def methods(self, target: Getter) -> Getter:
+    def methods(self, target: _Operand) -> _Operand:
         while self.peek()[1] == "." and self.tokens[self.pos + 1][0] == "ident":
             self.take()
             name = self.take()[1]
-            fn = _METHODS.get(name.lower())
-            if fn is None:
-                raise WhereError(f"No applicable method '{name}' exists in type 'String'")
+            found = _METHODS.get(name.lower())
+            if found is None or target.type not in (None, STRING):
+                raise WhereError(
+                    f"No applicable method '{name}' exists in type '{target.type or STRING}'"
+                )
+            fn, result_type = found
             self.expect("(")
             args: list[Getter] = []
             while self.peek()[1] != ")":
@@ -317,9 +389,10 @@ class _Parser:
                 if self.peek()[1] == ",":
                     self.take()
             self.expect(")")
-            target = (
+            getter = (
                 lambda t, f, a: lambda r: f(t(r), *(x(r) for x in a))
-            )(target, fn, args)
+            )(target.getter, fn, args)
+            target = _Operand(getter, result_type)
         return target
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from xerosync.sandbox import errors
+from xerosync.sandbox import errors, numbers
 from xerosync.sandbox.config import SandboxConfig
 from xerosync.sandbox.dates import iso_from_ms, msdate, parse_if_modified_since
 from xerosync.sandbox.store import Collection, Record, Tenant
@@ -180,11 +180,24 @@ def page_of(ctx: Ctx, rows: list[Record]) -> tuple[list[Record], dict[str, int] 
     return rows[start : start + size], pagination
 
 
+MAX_LIST_ENTRIES = 52
+"""Xero answers 52 GUIDs in `IDs` and 404s 53 — even the same GUID 53 times (xero-node #404,
+Xero-Java #328, XERO_FACTS §4): the gateway's query length, not a count."""
+MAX_LIST_CHARS = MAX_LIST_ENTRIES * 36 + (MAX_LIST_ENTRIES - 1)
+"""1,923: the length of 52 comma-separated GUIDs; a longer list of short values
+(InvoiceNumbers) is refused as Xero's length limit would refuse it."""
+
+
 def id_list(ctx: Ctx, name: str) -> set[str] | None:
-    raw = ctx.args.get(name)
+    """A comma list (`IDs`, `InvoiceNumbers`, `ContactIDs`, `Statuses`; repeated parameters
+    joined, as some SDKs send them). Past Xero's limit it is Xero's 404, as Xero does."""
+    raw = ",".join(v for v in ctx.args.getlist(name) if v)
     if not raw:
         return None
-    return {part.strip().lower() for part in raw.split(",") if part.strip()}
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if len(parts) > MAX_LIST_ENTRIES or len(raw) > MAX_LIST_CHARS:
+        raise errors.not_found()
+    return {part.lower() for part in parts}
 
 
 def elements_of(body: Any, collection: str) -> list[Any]:
@@ -224,9 +237,12 @@ def run_batch(
         if not isinstance(element, dict):
             element = {}
         try:
+            unstorable = numbers.element_problems(element)
+            if unstorable:
+                raise ElementError(unstorable)
             saved = apply(element)
         except ElementError as exc:
-            echo = {k: v for k, v in element.items() if not k.startswith("_")}
+            echo = {k: v for k, v in numbers.finite_only(element).items() if not k.startswith("_")}
             echo.setdefault(id_field, ZERO_GUID)
             echo["StatusAttributeString"] = "ERROR"
             echo[error_flag] = True

@@ -24,7 +24,7 @@ from xerosync.sandbox.resources.common import (
     updated_reader,
 )
 from xerosync.sandbox.store import Record, Tenant
-from xerosync.sandbox.where import Schema, fieldset
+from xerosync.sandbox.where import Schema, field_types, fieldset
 
 CONTACT_FIELDS = fieldset(
     [
@@ -129,7 +129,22 @@ SUMMARY_FIELDS = fieldset(
     ]
 )
 
-SCHEMA = Schema("Contact", CONTACT_FIELDS, {}, {"UpdatedDateUTC": updated_reader})
+SCHEMA = Schema(
+    "Contact",
+    CONTACT_FIELDS,
+    {},
+    {"UpdatedDateUTC": updated_reader},
+    field_types(
+        CONTACT_FIELDS,
+        numbers="Discount",
+        booleans="IsSupplier IsCustomer HasAttachments HasValidationErrors",
+        dates="UpdatedDateUTC",
+        guids="ContactID MergedToContactID",
+        untyped="""ContactPersons Addresses Phones SalesTrackingCategories
+            PurchasesTrackingCategories PaymentTerms ContactGroups BrandingTheme BatchPayments
+            Balances Attachments ValidationErrors""",
+    ),
+)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_TYPES = ("DEFAULT", "DDI", "MOBILE", "FAX")

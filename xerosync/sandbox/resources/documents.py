@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from xerosync.sandbox import errors, validation
+from xerosync.sandbox import errors, numbers, validation
 from xerosync.sandbox.dates import (
     add_days,
     date_fields,
@@ -37,7 +37,7 @@ from xerosync.sandbox.resources.common import (
     updated_reader,
 )
 from xerosync.sandbox.store import Record, Tenant
-from xerosync.sandbox.where import Schema, fieldset
+from xerosync.sandbox.where import Schema, field_types, fieldset
 
 CENT = Decimal("0.01")
 
@@ -95,6 +95,21 @@ CREDIT_NOTE = DocKind(
     ),
 )
 
+_TYPES = {
+    kind.collection: field_types(
+        kind.fields,
+        numbers="""CurrencyRate SubTotal TotalTax Total TotalDiscount AmountDue AmountPaid
+            AmountCredited CISDeduction CISRate RemainingCredit AppliedAmount""",
+        booleans="SentToContact HasAttachments IsDiscounted HasErrors",
+        dates="Date DueDate ExpectedPaymentDate PlannedPaymentDate FullyPaidOnDate UpdatedDateUTC",
+        guids="InvoiceID CreditNoteID BrandingThemeID RepeatingInvoiceID",
+        untyped="""Contact LineItems Payments Prepayments Overpayments CreditNotes Attachments
+            Allocations ValidationErrors Warnings InvoiceAddresses""",
+    )
+    for kind in (INVOICE, CREDIT_NOTE)
+}
+"""Where-field types, from the spec's Invoice and CreditNote schemas."""
+
 WRITABLE = fieldset(
     [
         "Type",
@@ -147,6 +162,7 @@ def schema(tenant: Tenant, kind: DocKind) -> Schema:
             "DueDate": day_reader("_due"),
             "Contact": contact_reader,
         },
+        _TYPES[kind.collection],
     )
 
 
@@ -616,6 +632,9 @@ def _lines(
         unit = _num(line.get("UnitAmount"), "0")
         if qty is None or unit is None:
             messages.append("Quantity and UnitAmount must be numbers.")
+            continue
+        if not (qty.is_finite() and unit.is_finite()) or abs(qty * unit) >= numbers.LIMIT:
+            messages.append(numbers.too_large("LineAmount"))
             continue
         unit = unit.quantize(Decimal(1).scaleb(-unitdp), ROUND_HALF_UP)
         line["Quantity"] = float(qty)

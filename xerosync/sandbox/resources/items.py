@@ -22,7 +22,7 @@ from xerosync.sandbox.resources.common import (
     updated_reader,
 )
 from xerosync.sandbox.store import Record, Tenant
-from xerosync.sandbox.where import Schema, fieldset
+from xerosync.sandbox.where import Schema, field_types, fieldset
 
 ITEM_FIELDS = fieldset(
     [
@@ -57,14 +57,23 @@ WRITABLE = fieldset(
         "SalesDetails",
     ]
 )
+_DETAIL_NAMES = frozenset({"UnitPrice", "AccountCode", "COGSAccountCode", "TaxType"})
 _DETAIL_FIELDS = Schema(
-    "Purchase", frozenset({"UnitPrice", "AccountCode", "COGSAccountCode", "TaxType"}), {}, {}
+    "Purchase", _DETAIL_NAMES, {}, {}, field_types(_DETAIL_NAMES, numbers="UnitPrice")
 )
 SCHEMA = Schema(
     "Item",
     ITEM_FIELDS,
     {"SalesDetails": _DETAIL_FIELDS, "PurchaseDetails": _DETAIL_FIELDS},
     {"UpdatedDateUTC": updated_reader},
+    field_types(
+        ITEM_FIELDS,
+        numbers="TotalCostPool QuantityOnHand",
+        booleans="IsSold IsPurchased IsTrackedAsInventory",
+        dates="UpdatedDateUTC",
+        guids="ItemID",
+        untyped="PurchaseDetails SalesDetails ValidationErrors",
+    ),
 )
 
 

@@ -7,24 +7,50 @@ from __future__ import annotations
 from xerosync.sandbox import errors
 from xerosync.sandbox.resources.common import Ctx, public, query, updated_reader
 from xerosync.sandbox.store import Record
-from xerosync.sandbox.where import Schema, fieldset
+from xerosync.sandbox.where import Getter, Schema, field_types, fieldset
+
+
+def _schema(type_name: str, names: str, readers: dict[str, Getter] | None = None,
+            **types: str) -> Schema:
+    fields = fieldset(names)
+    return Schema(type_name, fields, {}, readers or {}, field_types(fields, **types))
+
 
 SCHEMAS = {
-    "Accounts": Schema("Account", fieldset(
-    """Code Name AccountID Type BankAccountNumber Status Description BankAccountType
+    "Accounts": _schema(
+        "Account",
+        """Code Name AccountID Type BankAccountNumber Status Description BankAccountType
         CurrencyCode TaxType EnablePaymentsToAccount ShowInExpenseClaims Class SystemAccount
-        ReportingCode ReportingCodeName HasAttachments UpdatedDateUTC AddToWatchlist"""),
-        {}, {"UpdatedDateUTC": updated_reader}),
-    "TaxRates": Schema("TaxRate", fieldset(
-    """Name TaxType TaxComponents Status ReportTaxType CanApplyToAssets CanApplyToEquity
+        ReportingCode ReportingCodeName HasAttachments UpdatedDateUTC AddToWatchlist""",
+        {"UpdatedDateUTC": updated_reader},
+        guids="AccountID",
+        booleans="EnablePaymentsToAccount ShowInExpenseClaims HasAttachments AddToWatchlist",
+        dates="UpdatedDateUTC",
+    ),
+    "TaxRates": _schema(
+        "TaxRate",
+        """Name TaxType TaxComponents Status ReportTaxType CanApplyToAssets CanApplyToEquity
         CanApplyToExpenses CanApplyToLiabilities CanApplyToRevenue DisplayTaxRate
-        EffectiveRate"""), {}, {}),
-    "Currencies": Schema("Currency", frozenset({"Code", "Description"}), {}, {}),
-    "BrandingThemes": Schema("BrandingTheme", frozenset(
-        {"BrandingThemeID", "Name", "LogoUrl", "Type", "SortOrder", "CreatedDateUTC"}), {}, {}),
-    "TrackingCategories": Schema("TrackingCategory", frozenset(
-        {"TrackingCategoryID", "TrackingOptionID", "Name", "Option", "Status", "Options"}),
-        {}, {}),
+        EffectiveRate""",
+        booleans="""CanApplyToAssets CanApplyToEquity CanApplyToExpenses CanApplyToLiabilities
+            CanApplyToRevenue""",
+        numbers="DisplayTaxRate EffectiveRate",
+        untyped="TaxComponents",
+    ),
+    "Currencies": _schema("Currency", "Code Description"),
+    "BrandingThemes": _schema(
+        "BrandingTheme",
+        "BrandingThemeID Name LogoUrl Type SortOrder CreatedDateUTC",
+        guids="BrandingThemeID",
+        numbers="SortOrder",
+        dates="CreatedDateUTC",
+    ),
+    "TrackingCategories": _schema(
+        "TrackingCategory",
+        "TrackingCategoryID TrackingOptionID Name Option Status Options",
+        guids="TrackingCategoryID TrackingOptionID",
+        untyped="Options",
+    ),
 }
 
 
