@@ -11,8 +11,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from tests.fixtures.redis import clean_redis_db
+from tests.xero.budgets import Clock
 
 XERO_REDIS_DB = int(os.environ.get("TEST_XERO_REDIS_DB", "12"))
 
@@ -21,3 +23,16 @@ XERO_REDIS_DB = int(os.environ.get("TEST_XERO_REDIS_DB", "12"))
 def redis_url() -> Iterator[str]:
     with clean_redis_db(XERO_REDIS_DB) as url:
         yield url
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+def budget_redis(request: pytest.FixtureRequest) -> redis.Redis:
+    """The same scripts on fakeredis (with Lua) and on the real server."""
+    name = "fake_redis" if request.param == "fakeredis" else "real_redis"
+    client: redis.Redis = request.getfixturevalue(name)
+    return client
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

@@ -7,42 +7,9 @@ import threading
 import pytest
 import redis
 
+from tests.xero.budgets import Clock, make, take_all
 from xerosync.xero.budget import BudgetLimits, Denial, Permit, RateBudget
 from xerosync.xero.errors import BudgetExhausted
-
-
-class Clock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["fakeredis", "redis"])
-def budget_redis(request: pytest.FixtureRequest) -> redis.Redis:
-    """The same scripts on fakeredis (with Lua) and on the real server."""
-    name = "fake_redis" if request.param == "fakeredis" else "real_redis"
-    client: redis.Redis = request.getfixturevalue(name)
-    return client
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-def make(budget_redis: redis.Redis, clock: Clock, **limits: object) -> RateBudget:
-    return RateBudget(budget_redis, BudgetLimits(**limits), clock=clock)  # type: ignore[arg-type]
-
-
-def take_all(budget: RateBudget, priority: str = "routine", release: bool = True) -> list[Permit]:
-    granted = []
-    while isinstance(outcome := budget.try_acquire("org", priority), Permit):
-        granted.append(outcome)
-        if release:
-            budget.release(outcome)
-    return granted
 
 
 def test_routine_stops_at_the_reserve_and_margin_invoice_goes_on(
@@ -229,11 +196,14 @@ def test_newer_report_after_xero_reset_raises_the_mirror(
 
 
 def test_day_header_and_day_window(budget_redis: redis.Redis, clock: Clock) -> None:
-    budget = make(budget_redis, clock, day=1000, invoice_share=0.1, day_margin=2)
+    # Xero's report of 1,103 left after 1 of our calls: the limit is at most 1,104, below the
+    # configured 5,000 and no tier's (test_budget_day.py): the day's reserve is 10% of 1,104.
+    budget = make(budget_redis, clock, day=5000, minute=10_000, invoice_share=0.1, day_margin=2)
     p = budget.acquire("org")
-    budget.release(p, day_remaining=103)
+    budget.release(p, day_remaining=1103)
+    assert budget.day_left("org").limit == 1104
     granted = take_all(budget)
-    assert len(granted) == 103 - 100 - 2
+    assert len(granted) == 1103 - 111 - 2
     denial = budget.try_acquire("org")
     assert isinstance(denial, Denial) and denial.dimension == "day"
 

@@ -1,8 +1,9 @@
 """Everything one unit of sync work needs for one organisation: session, client, settings.
 
 The Xero client is assembled here from the settings and the connection row: the database
-token store (encrypted), the locked refresh through Redis, the shared rate budget, and a hook
-that logs every call with the task and organisation.
+token store (encrypted), the locked refresh through Redis, the shared rate budgets (the
+organisation's and the app's), and hooks that log every call with the task and organisation,
+write its audit row and put it on the connection's spend ledger (`xero/spend.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from xerosync.mapping.invoices import DeliveryLine
 from xerosync.models import Connection, ConnectionStatus
 from xerosync.settings import Settings
 from xerosync.sync import audit
-from xerosync.xero import factory
+from xerosync.xero import factory, spend
 from xerosync.xero.client import Exchange, XeroClient
 from xerosync.xero.errors import ReauthorizationRequired
 
@@ -55,9 +56,14 @@ def log_exchange(exchange: Exchange) -> None:
 
 
 def both(*hooks: Callable[[Exchange], None]) -> Callable[[Exchange], None]:
+    """Every hook sees every call; one that fails is logged and does not stop the others."""
+
     def call(exchange: Exchange) -> None:
         for hook in hooks:
-            hook(exchange)
+            try:
+                hook(exchange)
+            except Exception:
+                log.exception("on_exchange hook %r failed", hook)
 
     return call
 
@@ -76,12 +82,17 @@ def build_client(
         )
     if connection.status == ConnectionStatus.DISCONNECTED.value:
         raise ReauthorizationRequired(f"{connection.tenant_name} was disconnected")
+    shared = redis_client(settings.REDIS_URL)
     return factory.build_client(
         settings,
         tenant_id=connection.tenant_id,
         store=DatabaseTokenStore(engine, token_cipher(settings)),
-        redis_client=redis_client(settings.REDIS_URL),
-        on_exchange=both(log_exchange, recorder or audit.Recorder(engine)),
+        redis_client=shared,
+        on_exchange=both(
+            log_exchange,
+            recorder or audit.Recorder(engine),
+            spend.recorder(shared, connection.id),
+        ),
     )
 
 

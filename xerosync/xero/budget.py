@@ -34,8 +34,32 @@ How a permit is decided (all in one script, so processes never race):
   limit lower than configured such as the Starter tier's 1,000 a day, a Redis that lost its
   counts).
 * reserve — a share of each limit is kept for invoice creation: routine work never uses it,
-  while invoice calls use the reserve first and then whatever routine work left.
+  while invoice calls use the reserve first and then whatever routine work left. The day's
+  reserve is a share of the day limit in force (below) and holds for the whole day: routine
+  work stops at the limit minus the reserve (and margin), invoices go on to the margin.
 * margin — a call or two is never spent.
+* the day limit by tier — Xero's day limit is 5,000 calls, but 1,000 on the Starter tier
+  (XERO_FACTS §2), and nothing in a response names the tier. Our own count of the day holds
+  every call Xero counts (above), so a report of `X-DayLimit-Remaining` r says the limit is at
+  most r + our count: when that is below the configured limit, the limit is lower than
+  configured. Xero's limits come by tier, so the learned limit is the largest known tier limit
+  from r + 1 up to r + our count (the Starter tier's 1,000 whenever a Starter organisation
+  reports, whatever the phase of its day), or r + our count itself when no tier fits (another
+  deployment on the connection, a Redis that lost its counts: r is then at least 1,000 or the
+  bound is tight, so a 5,000 organisation is never taken for a Starter one). It only ever lowers
+  the limit in force, and lives until the day resets (a daily 429's `Retry-After` says when),
+  or else one day window from when it was first learned. A learned limit too high is harmless
+  (the mirror still bounds every call); too low costs routine calls, never the reserve. The
+  day limit in force sets the day's reserve, the realignment (r = limit - 1) and `day_left`.
+* the day's reset — a daily 429's `Retry-After` is when Xero's day window turns over: the day
+  mirror, the learned limit and the budget's closure all end then (a mirror of "0 left" must
+  not outlive the day it describes), and reports about calls granted before it cannot start a
+  new mirror. The first call after it reports the limit minus one and realigns our count.
+* the app — Xero also limits one app to 10,000 calls a minute across all its organisations
+  (`X-AppMinLimit-Remaining`). That is a budget of its own, keyed by the app's client id, built
+  from the same script (`app_limits`: its minute is the app's, nothing else binds): every call
+  of every organisation takes a permit from its organisation's budget and then from the app's
+  (given back uncounted if the app's refuses), and invoices take their reserve first there too.
 
 Why our own count, and not the mirror, is what keeps us under Xero's limit (issue 12: two
 tasks fetching the template contact got a 429 at a minute boundary, every run;
@@ -90,6 +114,32 @@ end
 -- A call that ended (or whose lease lapsed) at `at` counts in the bucket of that moment, in
 -- the day and the minute, and in routine work's own count when it was routine. A bucket is
 -- two fields: `<index>` (calls) and `<index>t` (when the last of them ended).
+-- Calls in one count's buckets that still count against a window ending at `now`.
+local function held(key, ms, now)
+  local raw = redis.call('HGETALL', key)
+  local fields = {}
+  for i = 1, #raw, 2 do fields[raw[i]] = raw[i + 1] end
+  local total = 0
+  for name, value in pairs(fields) do
+    if string.sub(name, -1) ~= 't' and tonumber(fields[name .. 't'] or '0') + ms > now then
+      total = total + tonumber(value)
+    end
+  end
+  return total
+end
+
+-- The day limit in force: the configured one, or a lower one learned from Xero's reports.
+local function day_limit(p, dlim)
+  local learned = tonumber(redis.call('GET', p .. ':dlimit') or '')
+  if learned and learned < dlim then return learned end
+  return dlim
+end
+
+local function reserved(limit, share)
+  if share <= 0 then return 0 end
+  return math.ceil(limit * share)
+end
+
 local function tally(p, at, routine, dims)
   for _, d in ipairs(dims) do
     local keys = {p .. ':s' .. d[1]}
@@ -108,9 +158,10 @@ end
 _ACQUIRE_BODY = """
 local p = KEYS[1]
 local now = now_ms(ARGV[1])
-local mlim, dlim, clim = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local mlim, clim = tonumber(ARGV[2]), tonumber(ARGV[4])
+local dlim = day_limit(p, tonumber(ARGV[3]))
 local mms, dms = tonumber(ARGV[5]), tonumber(ARGV[6])
-local rm, rd, rc = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local rm, rd, rc = tonumber(ARGV[7]), reserved(dlim, tonumber(ARGV[8])), tonumber(ARGV[9])
 local mm, md = tonumber(ARGV[10]), tonumber(ARGV[11])
 local lease_ms, lease_id, cretry = tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[14])
 local routine = ARGV[15] == 'routine'
@@ -222,10 +273,11 @@ local now = now_ms(ARGV[8])
 local mbw, dbw = tonumber(ARGV[10]), tonumber(ARGV[11])
 local mlim, dlim = tonumber(ARGV[12]), tonumber(ARGV[13])
 local counted = ARGV[14] == '1'
+-- ARGV[15] unused; ARGV[16]: known day limits of Xero's tiers, comma-separated.
 local was_routine = redis.call('ZREM', p .. ':leases:r', lease_id) == 1
-if redis.call('ZREM', p .. ':leases', lease_id) == 1 and counted then
-  tally(p, now, was_routine, {{'m', mms, mbw}, {'d', dms, dbw}})
-end
+-- This call is tallied after the realignment below, so that calls of ours sharing its bucket
+-- that ended before it was granted are dropped with their bucket (a day bucket is 24 minutes).
+local this = (redis.call('ZREM', p .. ':leases', lease_id) == 1 and counted) and 1 or 0
 
 -- Xero counts this call alone in its window: none of ours that ended before it was granted is
 -- in Xero's current window (it would have been counted), nor in any later one.
@@ -241,10 +293,44 @@ local function forget_before(kind, remaining, lim)
     end
   end
 end
+local meta = p .. ':xmeta'
+
+-- When the day window resets, if a daily 429 said so; else nil.
+local function reset_in()
+  local at = tonumber(redis.call('HGET', meta, 'd:reset') or '')
+  if at and at > now then return at - now end
+  return nil
+end
+
+-- A day report r says the limit is at most r + our count of the day (which holds every call
+-- Xero counts): below the limit in force, that is a lower limit (the Starter tier's). Known
+-- tier limits above r and within that bound are what it can be; the largest is taken.
+local function learn_day(remaining)
+  if remaining == '' then return end
+  local r = tonumber(remaining)
+  local implied = r + held(p .. ':sd', dms, now) + redis.call('ZCARD', p .. ':leases') + this
+  if implied >= day_limit(p, dlim) then return end
+  local limit = implied
+  local best = nil
+  for tier in string.gmatch(ARGV[16], '%d+') do
+    local t = tonumber(tier)
+    if t > r and t <= implied and (best == nil or t > best) then best = t end
+  end
+  if best then limit = best end
+  local key = p .. ':dlimit'
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('SET', key, limit, 'KEEPTTL')
+  else
+    redis.call('SET', key, limit, 'PX', reset_in() or dms)
+  end
+end
+learn_day(ARGV[4])
+dlim = day_limit(p, dlim)
+
 forget_before('m', ARGV[3], mlim)
 forget_before('d', ARGV[4], dlim)
+if this == 1 then tally(p, now, was_routine, {{'m', mms, mbw}, {'d', dms, dbw}}) end
 local after = tonumber(redis.call('GET', p .. ':seq') or '0') - seq
-local meta = p .. ':xmeta'
 
 -- A call Xero did not count gives back what its permit took from a mirror it found.
 if not counted then
@@ -270,6 +356,7 @@ local function correct(kind, remaining, ttl)
     -- window: it must not start a new mirror.
     local lapsed = tonumber(redis.call('HGET', meta, kind .. ':exp') or '0')
     if granted < lapsed then return end
+    if kind == 'd' then ttl = math.min(ttl, reset_in() or ttl) end
     redis.call('SET', key, est, 'PX', ttl)
     redis.call('SET', key .. ':inv', ARGV[9] == 'invoice' and 1 or 0, 'PX', ttl)
     redis.call('HSET', meta, kind .. ':seq', seq, kind .. ':exp', now + ttl)
@@ -286,15 +373,50 @@ redis.call('PEXPIRE', meta, dms * 2)
 return after
 """
 
-_ACQUIRE = _COMMON + _ACQUIRE_BODY
-_SETTLE = _COMMON + _SETTLE_BODY
 
-_CLOSE = """
-local key = KEYS[1] .. ':closed'
+_CLOSE_BODY = """
+local p = KEYS[1]
+local key = p .. ':closed'
 local ms = tonumber(ARGV[1])
 if redis.call('PTTL', key) < ms then redis.call('SET', key, ARGV[2], 'PX', ms) end
+-- A daily 429's Retry-After is when Xero's day turns over: what we know of this day ends then.
+if ARGV[2] == 'day' then
+  local now = now_ms(ARGV[3])
+  local meta = p .. ':xmeta'
+  redis.call('HSET', meta, 'd:reset', now + ms, 'd:exp', now + ms)
+  if redis.call('PTTL', meta) < ms * 2 then redis.call('PEXPIRE', meta, ms * 2) end
+  for _, k in ipairs({p .. ':xd', p .. ':xd:inv', p .. ':dlimit'}) do
+    if redis.call('EXISTS', k) == 1 then redis.call('PEXPIRE', k, ms) end
+  end
+end
 return ms
 """
+
+_DAY_LEFT_BODY = """
+local p = KEYS[1]
+local now = now_ms(ARGV[1])
+local dlim, dms, md = day_limit(p, tonumber(ARGV[2])), tonumber(ARGV[3]), tonumber(ARGV[4])
+local reserve = reserved(dlim, tonumber(ARGV[5]))
+local used = held(p .. ':sd', dms, now) + redis.call('ZCARD', p .. ':leases')
+local used_r = held(p .. ':sdr', dms, now) + redis.call('ZCARD', p .. ':leases:r')
+local invoice_left = dlim - md - used
+local routine_left = math.min(invoice_left, dlim - md - reserve - used_r)
+local mirror = tonumber(redis.call('GET', p .. ':xd') or '')
+if mirror then
+  used = math.max(used, dlim - mirror)
+  local spent = tonumber(redis.call('GET', p .. ':xd:inv') or '0')
+  invoice_left = math.min(invoice_left, mirror - md)
+  routine_left = math.min(routine_left, mirror - md - math.max(0, reserve - spent))
+end
+local reset = tonumber(redis.call('HGET', p .. ':xmeta', 'd:reset') or '')
+if reset == nil or reset <= now then reset = -1 else reset = reset - now end
+return {dlim, math.min(used, dlim), math.max(0, routine_left), math.max(0, invoice_left), reset}
+"""
+
+_ACQUIRE = _COMMON + _ACQUIRE_BODY
+_SETTLE = _COMMON + _SETTLE_BODY
+_CLOSE = _COMMON + _CLOSE_BODY
+_DAY_LEFT = _COMMON + _DAY_LEFT_BODY
 
 
 @dataclass(frozen=True)
@@ -313,6 +435,9 @@ class BudgetLimits:
     lease_seconds: float = 120.0
     """How long an unreleased in-flight permit counts; longer than any request can take."""
     concurrent_retry_seconds: float = 0.1
+    known_day_limits: tuple[int, ...] = (1000, 5000)
+    """Xero's day limits by tier (Starter 1,000; every other tier 5,000): what a day limit
+    lower than `day`, learned from Xero's reports, can be (see the module docstring)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.invoice_share < 1:
@@ -338,6 +463,44 @@ class BudgetLimits:
     @property
     def routine_concurrent(self) -> int:
         return self.concurrent - self.reserved(self.concurrent)
+
+
+def app_limits(
+    minute: int = 10000,
+    *,
+    minute_seconds: float = 60.0,
+    invoice_share: float = 0.2,
+    lease_seconds: float = 120.0,
+) -> BudgetLimits:
+    """Limits of the app-wide budget (every organisation of one app): Xero's app minute limit;
+    the day and in-flight limits are set where they never bind (in-flight calls count against
+    the minute anyway)."""
+    return BudgetLimits(
+        minute=minute,
+        day=minute * 1440,
+        concurrent=minute,
+        minute_seconds=minute_seconds,
+        invoice_share=invoice_share,
+        day_margin=0,
+        lease_seconds=lease_seconds,
+        known_day_limits=(),
+    )
+
+
+@dataclass(frozen=True)
+class DayLeft:
+    """One organisation's day as the budget sees it.
+
+    `limit`: the day limit in force (configured, or lower as learned from Xero). `used`: calls
+    that count against it (the larger of our own count and Xero's last report). `routine_left`
+    / `invoice_left`: permits routine / invoice work can still get today (routine's stop at the
+    reserve). `resets_in`: seconds until Xero's day window resets, when a daily 429 said so."""
+
+    limit: int
+    used: int
+    routine_left: int
+    invoice_left: int
+    resets_in: float | None
 
 
 @dataclass(frozen=True)
@@ -388,6 +551,7 @@ class RateBudget:
         self._acquire = client.register_script(_ACQUIRE)
         self._settle = client.register_script(_SETTLE)
         self._close = client.register_script(_CLOSE)
+        self._day_left = client.register_script(_DAY_LEFT)
 
     def _key(self, org: str) -> str:
         return f"{self.prefix}:{{{org}}}"
@@ -422,7 +586,7 @@ class RateBudget:
                 minute_ms,
                 day_ms,
                 lim.reserved(lim.minute),
-                lim.reserved(lim.day),
+                lim.invoice_share,
                 lim.reserved(lim.concurrent),
                 lim.minute_margin,
                 lim.day_margin,
@@ -479,13 +643,32 @@ class RateBudget:
                 self.limits.minute,
                 self.limits.day,
                 1 if counted else 0,
+                "",
+                ",".join(str(n) for n in self.limits.known_day_limits),
             ],
         )
 
     def close(self, org: str, retry_after: float, limit: str = "unknown") -> None:
         """Shut the budget for everyone until `retry_after` seconds from now (after a 429)."""
         ms = max(1, math.ceil(retry_after * 1000))
-        self._close(keys=[self._key(org)], args=[ms, limit])
+        self._close(keys=[self._key(org)], args=[ms, limit, self._now_arg()])
+
+    def day_left(self, key: str) -> DayLeft:
+        """What is left of `key`'s day, as the next permits would be decided (for the pass
+        planner and status). Minute and in-flight limits are not part of it."""
+        lim = self.limits
+        _, day_ms = self._windows_ms()
+        limit, used, routine, invoice, reset_ms = self._day_left(
+            keys=[self._key(key)],
+            args=[self._now_arg(), lim.day, day_ms, lim.day_margin, lim.invoice_share],
+        )
+        return DayLeft(
+            limit=int(limit),
+            used=int(used),
+            routine_left=int(routine),
+            invoice_left=int(invoice),
+            resets_in=None if int(reset_ms) < 0 else int(reset_ms) / 1000,
+        )
 
     @contextmanager
     def permit(self, org: str, priority: str = "routine") -> Iterator[Permit]:

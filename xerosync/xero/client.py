@@ -10,8 +10,16 @@ cursor after each page is safe). Writes go in batches of at most 50 with
 POST/PUT carries an `Idempotency-Key` derived from what is written, so a retry after a lost
 response replays instead of writing twice (while Xero remembers the key: minutes).
 
-`on_exchange` sees every attempt (method, path, status, idempotency key, duration, error) for
-audit rows and log lines; it never sees tokens or the Authorization header.
+A write never exceeds Xero's request size (3.5 MB, XERO_FACTS §5): batches are cut by their
+encoded size as well as by count, and an element too large to send on its own comes back as an
+ERROR result naming the record (never sent; sending it again cannot help).
+
+Besides its organisation's budget, every call takes a permit from the app's (Xero's app-wide
+minute limit across every organisation, `budget.app_limits`) when the client has one.
+
+`on_exchange` sees every attempt (method, path, status, idempotency key, duration, error, bytes
+on the wire) for audit rows, log lines and the spend ledger (`spend.py`); it never sees tokens
+or the Authorization header.
 """
 
 from __future__ import annotations
@@ -28,13 +36,15 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from xerosync.xero import codec
-from xerosync.xero.budget import Permit, RateBudget
+from xerosync.xero.budget import Denial, Permit, RateBudget
 from xerosync.xero.errors import (
+    BudgetExhausted,
     ElementError,
     NotFound,
     RateLimited,
     ServerError,
     TransportError,
+    ValidationError,
     XeroError,
     XeroTimeout,
     element_errors,
@@ -44,6 +54,8 @@ from xerosync.xero.errors import (
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 50
+MAX_REQUEST_BYTES = 3_500_000
+"""Xero's request size limit, 3.5 MB (the lower of the published figures, XERO_FACTS §5)."""
 MAX_PAGE_SIZE = 1000
 MAX_IDEMPOTENCY_KEY = 128
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
@@ -110,6 +122,20 @@ class Exchange:
     elements: int | None = None
     body: Any = None
     """What a write sent (never a secret: tokens travel in headers only); None for reads."""
+    bytes_sent: int = 0
+    """Request body bytes sent (0 when the request never left)."""
+    bytes_received: int = 0
+    """Response body bytes as they came over the wire (the compressed size when gzipped)."""
+
+
+class RequestTooLarge(ValidationError):
+    """A request body over Xero's size limit: never sent, and sending it again cannot help."""
+
+    def __init__(self, message: str, *, size: int, limit: int, **kw: Any) -> None:
+        kw.setdefault("retryable", False)
+        super().__init__(message, **kw)
+        self.size = size
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -198,6 +224,24 @@ def _answered_at(body: Mapping[str, Any]) -> datetime | None:
         return None
 
 
+def _wire_bytes(response: requests.Response) -> int:
+    """Body bytes as received: what urllib3 read off the socket (compressed, when the body was
+    gzipped; `response.content` is decoded), else Content-Length, else the body's length."""
+    raw = getattr(response, "raw", None)
+    tell = getattr(raw, "tell", None)
+    if callable(tell):
+        try:
+            read = int(tell())
+        except (TypeError, ValueError, OSError):
+            read = 0
+        if read > 0:
+            return read
+    length = _int_header(response.headers, "Content-Length")
+    if length is not None and length >= 0:
+        return length
+    return len(response.content or b"")
+
+
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     raw = _header(headers, name)
     try:
@@ -211,7 +255,9 @@ class XeroClient:
 
     `api_url` is `<XERO_BASE_URL>/api.xro/2.0`. `tenant_id` goes in `xero-tenant-id` (None for
     a custom connection that does not need it). `budget` may be None only in tests; the
-    budget key defaults to the tenant id.
+    budget key defaults to the tenant id. `app_budget` (keyed by `app_key`, the app's client
+    id) is the app-wide minute budget every organisation's calls share. `max_request_bytes`
+    is Xero's request size limit (lower in tests).
     """
 
     def __init__(
@@ -226,7 +272,12 @@ class XeroClient:
         session: requests.Session | None = None,
         on_exchange: Callable[[Exchange], None] | None = None,
         user_agent: str = "xerosync/0.1",
+        app_budget: RateBudget | None = None,
+        app_key: str = "app",
+        max_request_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
+        if max_request_bytes <= 0:
+            raise ValueError("max_request_bytes must be above 0")
         self.api_url = api_url.rstrip("/")
         self.tenant_id = tenant_id
         self.tokens = tokens
@@ -235,6 +286,9 @@ class XeroClient:
         self.timeout = timeout
         self.session = session or requests.Session()
         self.on_exchange = on_exchange
+        self.app_budget = app_budget
+        self.app_key = app_key
+        self.max_request_bytes = max_request_bytes
         self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
         self._base_path = urlsplit(self.api_url).path
 
@@ -260,7 +314,16 @@ class XeroClient:
         url = f"{self.api_url}/{rel}"
         query = urlencode([(k, _param(v)) for k, v in (params or {}).items() if v is not None])
         full_path = f"{self._base_path}/{rel}"
-        body_text = None if json_body is None else codec.dumps(json_body)
+        data = None if json_body is None else codec.dumps(json_body).encode()
+        if data is not None and len(data) > self.max_request_bytes:
+            raise RequestTooLarge(
+                f"request body is {len(data):,} bytes; Xero takes at most "
+                f"{self.max_request_bytes:,} in one request",
+                size=len(data),
+                limit=self.max_request_bytes,
+                method=method,
+                path=full_path,
+            )
         send_headers = dict(headers or {})
         if json_body is not None:
             send_headers["Content-Type"] = "application/json"
@@ -275,7 +338,7 @@ class XeroClient:
 
         rejected: str | None = None
         for attempt in (1, 2):
-            permit = self.budget.acquire(self.budget_key, priority) if self.budget else None
+            permit, app_permit = self._permits(priority)
             started = time.monotonic()
             response: requests.Response | None = None
             error: XeroError | None = None
@@ -290,7 +353,7 @@ class XeroClient:
                 response = self.session.request(
                     method,
                     url + (f"?{query}" if query else ""),
-                    data=body_text.encode() if body_text is not None else None,
+                    data=data,
                     headers=send_headers,
                     timeout=self.timeout,
                 )
@@ -317,9 +380,9 @@ class XeroClient:
                 error = exc
             finally:
                 send_headers.pop("Authorization", None)
-                if permit is not None and self.budget is not None:
-                    self._settle(permit, response, sent)
+                self._settle(permit, app_permit, response, sent)
             duration = time.monotonic() - started
+            received = _wire_bytes(response) if response is not None else 0
 
             result: XeroResponse | None = None
             if response is not None:
@@ -342,8 +405,8 @@ class XeroClient:
                         method=method,
                         path=full_path,
                     )
-            if isinstance(error, RateLimited) and self.budget is not None:
-                self.budget.close(self.budget_key, error.retry_after or 1.0, error.limit)
+            if isinstance(error, RateLimited):
+                self._close(error)
             self._observe(
                 Exchange(
                     tenant_id=self.tenant_id,
@@ -363,6 +426,8 @@ class XeroClient:
                     ),
                     elements=elements,
                     body=json_body if method != "GET" else None,
+                    bytes_sent=len(data) if data is not None and sent else 0,
+                    bytes_received=received,
                 )
             )
             if result is not None:
@@ -374,20 +439,58 @@ class XeroClient:
             raise error
         raise AssertionError("unreachable")
 
-    def _settle(self, permit: Permit, response: requests.Response | None, sent: bool) -> None:
-        """Give the permit back with what the answer says about Xero's count.
+    def _permits(self, priority: str) -> tuple[Permit | None, Permit | None]:
+        """The organisation's permit, then the app's; if the app's is refused, the
+        organisation's goes back uncounted (nothing was sent) and the refusal is raised."""
+        permit = self.budget.acquire(self.budget_key, priority) if self.budget else None
+        if self.app_budget is None:
+            return permit, None
+        outcome = self.app_budget.try_acquire(self.app_key, priority)
+        if isinstance(outcome, Denial):
+            if permit is not None and self.budget is not None:
+                self.budget.release(permit, counted=False)
+            dimension = (
+                "appminute"
+                if outcome.dimension in ("minute", "closed")
+                else (f"app{outcome.dimension}")
+            )
+            raise BudgetExhausted(
+                dimension=dimension, retry_after=outcome.retry_after, priority=priority
+            )
+        return permit, outcome
 
-        Xero sends `X-MinLimit-Remaining` / `X-DayLimit-Remaining` on every call its limiter
-        let through; an answer without them (an outage page, a refused token) was not counted,
-        and neither was a call that never left (no connection, no token). A call with no
-        answer may have been counted: the budget counts it."""
-        assert self.budget is not None
-        minute = day = None
+    def _settle(
+        self,
+        permit: Permit | None,
+        app_permit: Permit | None,
+        response: requests.Response | None,
+        sent: bool,
+    ) -> None:
+        """Give the permits back with what the answer says about Xero's counts.
+
+        Xero sends `X-MinLimit-Remaining` / `X-DayLimit-Remaining` (and
+        `X-AppMinLimit-Remaining`) on every call its limiter let through; an answer without
+        them (an outage page, a refused token) was not counted, and neither was a call that
+        never left (no connection, no token). A call with no answer may have been counted:
+        the budget counts it."""
+        minute = day = app_minute = None
         if response is not None:
             minute = _int_header(response.headers, "X-MinLimit-Remaining")
             day = _int_header(response.headers, "X-DayLimit-Remaining")
-            sent = minute is not None or day is not None
-        self.budget.release(permit, min_remaining=minute, day_remaining=day, counted=sent)
+            app_minute = _int_header(response.headers, "X-AppMinLimit-Remaining")
+            sent = minute is not None or day is not None or app_minute is not None
+        if permit is not None and self.budget is not None:
+            self.budget.release(permit, min_remaining=minute, day_remaining=day, counted=sent)
+        if app_permit is not None and self.app_budget is not None:
+            self.app_budget.release(app_permit, min_remaining=app_minute, counted=sent)
+
+    def _close(self, error: RateLimited) -> None:
+        """After a 429, shut the budget whose limit Xero named until its `Retry-After`."""
+        retry_after = error.retry_after or 1.0
+        if error.limit == "appminute" and self.app_budget is not None:
+            self.app_budget.close(self.app_key, retry_after, "minute")
+        elif self.budget is not None:
+            self.budget.close(self.budget_key, retry_after, error.limit)
 
     def _observe(self, exchange: Exchange) -> None:
         log.debug(
@@ -510,6 +613,9 @@ class XeroClient:
     ) -> list[ElementResult]:
         """Create (PUT) or create-or-update (POST) elements in batches; one result per input.
 
+        A batch holds at most `batch_size` elements and `max_request_bytes` of body; an element
+        too large for any request is not sent and comes back as an ERROR result naming it.
+
         A failure of a whole request raises; calling again with the same elements re-sends the
         same batches with the same keys, so batches Xero already applied are replayed, not
         duplicated. A caller's own `idempotency_key` gets a batch suffix when there are several.
@@ -520,8 +626,12 @@ class XeroClient:
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
         query = {**(params or {}), "summarizeErrors": False}
-        batches = [list(elements[i : i + batch_size]) for i in range(0, len(elements), batch_size)]
-        results: list[ElementResult] = []
+        batches, too_large = self._batches(resource, elements, batch_size)
+        results: list[ElementResult | None] = [None] * len(elements)
+        for index, size in too_large.items():
+            results[index] = _too_large(
+                resource, index, elements[index], size, self.max_request_bytes
+            )
         for number, batch in enumerate(batches):
             key = idempotency_key
             if key is not None and len(batches) > 1:
@@ -529,21 +639,21 @@ class XeroClient:
                 if len(key) + len(suffix) > MAX_IDEMPOTENCY_KEY:
                     key = hashlib.sha256(key.encode()).hexdigest()
                 key += suffix
+            sent = [elements[i] for i in batch]
             response = self.request(
                 method,
                 resource,
                 params=query,
-                json_body={resource: batch},
+                json_body={resource: sent},
                 priority=priority,
                 idempotency_key=key,
-                elements=len(batch),
+                elements=len(sent),
             )
             body = response.body if isinstance(response.body, Mapping) else {}
             returned = [r for r in body.get(resource) or [] if isinstance(r, Mapping)]
-            offset = number * batch_size
-            results.extend(
-                ElementResult(
-                    index=offset + r.index,
+            for r in match_results(resource, sent, returned):
+                results[batch[r.index]] = ElementResult(
+                    index=batch[r.index],
                     input=r.input,
                     status=r.status,
                     record=r.record,
@@ -552,9 +662,53 @@ class XeroClient:
                     warnings=r.warnings,
                     field=r.field,
                 )
-                for r in match_results(resource, batch, returned)
-            )
-        return results
+        return [r for r in results if r is not None]
+
+    def _batches(
+        self, resource: str, elements: Sequence[Mapping[str, Any]], batch_size: int
+    ) -> tuple[list[list[int]], dict[int, int]]:
+        """Input positions cut into batches of at most `batch_size` elements whose body
+        (`{"<resource>": [...]}`, as `request` encodes it) stays within `max_request_bytes`;
+        and the elements too large to go even alone, with their size alone in a body."""
+        envelope = len(codec.dumps({resource: []}).encode())
+        separator = len(codec.dumps([0, 0])) - len(codec.dumps([0])) - len(codec.dumps(0))
+        batches: list[list[int]] = []
+        too_large: dict[int, int] = {}
+        current: list[int] = []
+        size = envelope
+        for index, element in enumerate(elements):
+            own = len(codec.dumps(element).encode())
+            if envelope + own > self.max_request_bytes:
+                too_large[index] = envelope + own
+                continue
+            grown = size + own + (separator if current else 0)
+            if current and (len(current) >= batch_size or grown > self.max_request_bytes):
+                batches.append(current)
+                current, grown = [], envelope + own
+            current.append(index)
+            size = grown
+        if current:
+            batches.append(current)
+        return batches, too_large
+
+
+def _too_large(
+    resource: str, index: int, element: Mapping[str, Any], size: int, limit: int
+) -> ElementResult:
+    """The result of an element too large for any request: an error naming the record."""
+    name = next(
+        (
+            f"{key} {element[key]!r}"
+            for key in (*NATURAL_KEYS.get(resource, ()), ID_FIELDS.get(resource, ""), "Reference")
+            if key and element.get(key)
+        ),
+        f"element {index}",
+    )
+    message = (
+        f"{resource} {name} is {size:,} bytes as JSON; Xero takes at most {limit:,} bytes in one "
+        "request, so it was not sent (make it smaller, e.g. fewer lines or shorter texts)"
+    )
+    return ElementResult(index, element, "ERROR", None, None, errors=(message,))
 
 
 def _element_status(element: Mapping[str, Any], problem: ElementError) -> str:
@@ -636,10 +790,12 @@ def match_results(
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_REQUEST_BYTES",
     "PAGED_RESOURCES",
     "ElementResult",
     "Exchange",
     "Page",
+    "RequestTooLarge",
     "TokenProvider",
     "XeroClient",
     "XeroResponse",

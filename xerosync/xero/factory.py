@@ -13,7 +13,7 @@ import requests
 
 from xerosync.settings import Settings
 from xerosync.xero.auth import IdentityClient, TokenManager, TokenStore
-from xerosync.xero.budget import BudgetLimits, RateBudget
+from xerosync.xero.budget import BudgetLimits, RateBudget, app_limits
 from xerosync.xero.client import Exchange, XeroClient
 
 
@@ -25,6 +25,23 @@ def budget_limits(settings: Settings) -> BudgetLimits:
         minute_seconds=settings.XERO_MINUTE_SECONDS,
         invoice_share=settings.INVOICE_RESERVED_SHARE,
         lease_seconds=max(60.0, settings.XERO_TIMEOUT_SECONDS * 2),
+    )
+
+
+APP_BUDGET_PREFIX = "xerosync:budget:app"
+
+
+def app_budget(settings: Settings, redis_client: redis.Redis) -> RateBudget:
+    """The app-wide minute budget every organisation of this app (client id) shares."""
+    return RateBudget(
+        redis_client,
+        app_limits(
+            settings.XERO_APP_MINUTE_LIMIT,
+            minute_seconds=settings.XERO_MINUTE_SECONDS,
+            invoice_share=settings.INVOICE_RESERVED_SHARE,
+            lease_seconds=max(60.0, settings.XERO_TIMEOUT_SECONDS * 2),
+        ),
+        prefix=APP_BUDGET_PREFIX,
     )
 
 
@@ -49,7 +66,8 @@ def build_client(
     on_exchange: Callable[[Exchange], None] | None = None,
     session: requests.Session | None = None,
 ) -> XeroClient:
-    """A client for one organisation: tokens from `store`, the shared budget in Redis."""
+    """A client for one organisation: tokens from `store`, the shared budgets in Redis (the
+    organisation's, and the app's across every organisation)."""
     tokens = TokenManager(
         key=tenant_id,
         store=store,
@@ -65,4 +83,6 @@ def build_client(
         timeout=settings.XERO_TIMEOUT_SECONDS,
         session=session,
         on_exchange=on_exchange,
+        app_budget=app_budget(settings, redis_client),
+        app_key=settings.XERO_CLIENT_ID,
     )
