@@ -122,6 +122,7 @@ class Settings:
 
     XERO_MINUTE_LIMIT: int
     XERO_DAY_LIMIT: int
+    XERO_APP_MINUTE_LIMIT: int
     XERO_CONCURRENT_LIMIT: int
     XERO_MINUTE_SECONDS: float
     INVOICE_RESERVED_SHARE: float
@@ -187,6 +188,7 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "TOKEN_ENCRYPTION_KEY": (_optional_text, None),
     "XERO_MINUTE_LIMIT": (_positive_int, "60"),
     "XERO_DAY_LIMIT": (_positive_int, "5000"),
+    "XERO_APP_MINUTE_LIMIT": (_positive_int, "10000"),
     "XERO_CONCURRENT_LIMIT": (_positive_int, "5"),
     "XERO_MINUTE_SECONDS": (_positive_float, "60"),
     "INVOICE_RESERVED_SHARE": (_share, "0.2"),
