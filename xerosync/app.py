@@ -24,7 +24,7 @@ from xerosync.settings import get_settings, warn_about_settings
 broker.install()  # kombu's Redis transport, without its crash when Redis restarts
 app = Celery("xerosync")
 app.config_from_object("celeryconfig")
-app.autodiscover_tasks(["xerosync"], related_name="tasks", force=False)
+app.autodiscover_tasks(["xerosync", "xerosync.webhooks"], related_name="tasks", force=False)
 
 
 @celeryd_init.connect

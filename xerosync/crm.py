@@ -16,8 +16,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import kombu.exceptions
-import redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,19 +30,12 @@ from xerosync.models import (
     Product,
     XeroLink,
 )
+from xerosync.publish import BROKER_ERRORS, send_once
 from xerosync.sync import outbox
 
 log = logging.getLogger("xerosync.crm")
 
 outbox.install()  # saves through the ORM mark their records pending
-
-BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    kombu.exceptions.OperationalError,
-    redis.RedisError,
-    OSError,
-)
-"""What `.delay()` raises when the broker cannot take a message."""
-
 
 class UnknownOrganisation(LookupError):
     """No connected organisation matches what the CRM asked for; the message lists them."""
@@ -88,18 +79,9 @@ def connection_id(db: Session, organisation: str | None = None) -> int:
     raise UnknownOrganisation(f"several organisations are connected, name one: {known}")
 
 
-NOTIFY_CONNECT_SECONDS = 2.0
-"""How long a notification may wait for the broker's socket (a remote broker's handshake)."""
-
-
 def _notify(task: Any, record: str, record_id: int) -> bool:
     try:
-        # One try, no publish retries and no reconnect loop: Celery's defaults would hold the
-        # CRM's save for seconds (kombu retries the connection for its connect timeout).
-        with task.app.connection_for_write(
-            connect_timeout=NOTIFY_CONNECT_SECONDS, transport_options={"max_retries": 0}
-        ) as connection:
-            task.apply_async((int(record_id),), retry=False, connection=connection)
+        send_once(task, (int(record_id),))
     except BROKER_ERRORS as exc:
         log.warning(
             "could not queue %s for %s #%s (%s: %s); it is kept and the routine pass syncs it",

@@ -1,0 +1,48 @@
+"""The receiver as a process: Xero's key and the broker from the settings, served by waitress
+(a production WSGI server: threads, bounded request sizes, no debug pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xerosync.publish import send_once
+from xerosync.settings import Settings
+from xerosync.webhooks.receiver import Receiver
+
+
+class WebhooksNotConfigured(RuntimeError):
+    """XERO_WEBHOOK_KEY is not set: no delivery could be checked, so none is accepted."""
+
+
+def enqueue_with_celery(tenant_id: str, events: list[dict[str, str]], received_at: float) -> None:
+    from xerosync.webhooks.tasks import apply_webhook_events
+
+    send_once(apply_webhook_events, (tenant_id, events, received_at))
+
+
+def build_receiver(settings: Settings) -> Receiver:
+    if not settings.XERO_WEBHOOK_KEY:
+        raise WebhooksNotConfigured(
+            "XERO_WEBHOOK_KEY is not set: copy the webhook key from the Xero developer portal "
+            "(your app, Webhooks) into .env"
+        )
+    return Receiver(
+        settings.XERO_WEBHOOK_KEY,
+        enqueue_with_celery,
+        max_body_bytes=settings.WEBHOOK_MAX_BODY_BYTES,
+    )
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Serve until stopped (Ctrl-C / SIGTERM)."""
+    import waitress
+
+    options: dict[str, Any] = {
+        "host": host or settings.WEBHOOK_HOST,
+        "port": port or settings.WEBHOOK_PORT,
+        "threads": 8,
+        "max_request_body_size": settings.WEBHOOK_MAX_BODY_BYTES,
+        "channel_timeout": 10,
+        "ident": "xerosync",
+    }
+    waitress.serve(build_receiver(settings), **options)
