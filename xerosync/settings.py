@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from xerosync import redaction
+
 log = logging.getLogger(__name__)
 
 SANDBOX_URL = "http://127.0.0.1:8765"
@@ -161,6 +163,17 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting as a person may see it: secrets masked, URLs without passwords."""
+        return {name: redaction.mask_setting(name, value) for name, value in self.as_dict().items()}
+
+    def __repr__(self) -> str:
+        """Masked: a Settings object lands in log lines and in Sentry's frame locals."""
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.masked().items())
+        return f"Settings({shown})"
+
+    __str__ = __repr__
 
 
 # name -> (parser, default); a default of None means "not set", and the parser is not run.
