@@ -301,12 +301,21 @@ def _link_found(
 
 
 def _link_by_name(ctx: OrgContext, link: XeroLink, name: str, priority: str) -> bool:
-    """After Xero's duplicate-name refusal: link the active contact of that name."""
-    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    """After Xero's duplicate-name refusal: link the active contact of that name.
+
+    Xero's `where` has no escape for a quote (`\\"` is a syntax error; a backslash is a plain
+    character to its parser), so a name holding `"` or `\\` is looked up with `searchTerm`
+    (it matches Name, FirstName, LastName, ContactNumber, EmailAddress: XERO_FACTS §4) and
+    the exact name is picked out here.
+    """
+    if '"' in name or "\\" in name:
+        query: dict[str, Any] = {"params": {"searchTerm": name}}
+    else:
+        query = {"where": f'Name=="{name}"'}
     found = [
         c
-        for c in ctx.client.rows("Contacts", where=f'Name=="{escaped}"', priority=priority)
-        if c.get("ContactStatus", "ACTIVE") == "ACTIVE"
+        for c in ctx.client.rows("Contacts", priority=priority, **query)
+        if str(c.get("Name", "")).strip() == name and c.get("ContactStatus", "ACTIVE") == "ACTIVE"
     ]
     if len(found) != 1:
         return False
