@@ -139,3 +139,26 @@ def test_errors_and_status_show_what_the_import_set_aside(
     assert "1 record(s) from Xero set aside" in status
     assert "scopes:" in status and "accounting.invoices" in status
     assert "accounting.transactions" not in status
+
+
+def test_template_finds_a_name_with_a_quote_by_search_term(
+    xerosync_env: XerosyncEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import requests
+
+    env = xerosync_env
+    name = 'Say "Hi" Ltd'
+    response = requests.put(
+        env.sandbox.api_url + "/Contacts",
+        json={"Contacts": [{"Name": name}, {"Name": name + " (old)"}]},
+        headers=env.sandbox.headers(),
+        timeout=30,
+    )
+    response.raise_for_status()
+    code, out, _ = run(capsys, "template", name)
+    assert code == 0 and name in out
+    wanted = response.json()["Contacts"][0]["ContactID"]
+    with env.session() as session:
+        assert session.scalars(select(Connection)).one().template_contact_id == wanted
+    searched = env.sandbox.control.requests(path="/api.xro/2.0/Contacts", method="GET")
+    assert [r["query"].get("searchTerm") for r in searched] == [[name]]

@@ -260,8 +260,13 @@ def _template(args: argparse.Namespace) -> int:
 def _find_contact(ctx: OrgContext, ref: str) -> dict[str, Any]:
     if GUID.match(ref):
         return ctx.client.get("Contacts", ref)
-    escaped = ref.replace("\\", "\\\\").replace('"', '\\"')
-    found = list(ctx.client.rows("Contacts", where=f'Name=="{escaped}"'))
+    # Xero's `where` cannot hold a quote (no escape; a backslash is a plain character there):
+    # such a name is found with `searchTerm` and matched exactly here.
+    if '"' in ref or "\\" in ref:
+        rows = ctx.client.rows("Contacts", params={"searchTerm": ref})
+    else:
+        rows = ctx.client.rows("Contacts", where=f'Name=="{ref}"')
+    found = [c for c in rows if c.get("Name") == ref]
     if len(found) != 1:
         raise CommandError(
             f"{len(found)} contacts are named {ref!r} in {ctx.connection.tenant_name}"
