@@ -282,7 +282,7 @@ class SandboxApp:
             response = self.error_response(exc, request)
         finally:
             with state.lock:
-                state.limiter.release(tenant_id)
+                state.limiter.release(tenant_id, grant.client_id)
         for key, value in decision.headers.items():
             response.headers[key] = value
         return response

@@ -8,6 +8,7 @@ import logging
 from datetime import date
 from typing import Any
 
+from xerosync.sandbox.config import TIER_DAY_LIMITS
 from xerosync.settings import get_settings
 
 
@@ -27,6 +28,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--legacy-app", action="store_true",
                         help="an app created before 2 March 2026: accounting.transactions "
                              "and the other broad scopes are still granted")
+    parser.add_argument("--tier", default=None, choices=sorted(TIER_DAY_LIMITS),
+                        help="Xero developer tier whose limits to apply (starter: 1,000 calls "
+                             "a day per connection; the others 5,000)")
     parser.set_defaults(handler=run)
 
 
@@ -59,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     if args.legacy_app or args.app_created:
         config["app_created"] = args.app_created or "2025-06-01"
         print(f"  Xero app created {config['app_created']}")
+    if args.tier:
+        config["tier"] = args.tier
+        print(f"  tier {args.tier}: {TIER_DAY_LIMITS[args.tier]:,} calls a day per connection")
     with contextlib.suppress(KeyboardInterrupt):
         serve_forever(host, port, state_file=state, **config)
     return 0

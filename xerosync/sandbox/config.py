@@ -12,6 +12,11 @@ GRANULAR_ONLY_SINCE = date(2026, 3, 2)
 
 _TEXT_KEYS = ("client_id", "client_secret")
 
+TIER_DAY_LIMITS = {"starter": 1000, "core": 5000, "plus": 5000, "advanced": 5000}
+"""Calls per day per connection on each Xero developer tier since 2 March 2026 (XERO_FACTS
+§2, D14): Starter 1,000, every other tier 5,000. Enterprise is not listed (its limits are
+agreed per contract)."""
+
 
 @dataclass
 class SandboxConfig:
@@ -19,6 +24,10 @@ class SandboxConfig:
 
     minute_limit: int = 60
     day_limit: int = 5000
+    tier: str | None = None
+    """Xero developer tier (`starter`, `core`, `plus`, `advanced`): setting it sets
+    `day_limit` to the tier's (unless `day_limit` is given in the same update, which wins).
+    None: no tier chosen, `day_limit` as given (default 5,000: every tier but Starter)."""
     concurrent_limit: int = 5
     app_minute_limit: int = 10000
     minute_seconds: float = 60.0
@@ -53,7 +62,20 @@ class SandboxConfig:
         """Apply a partial update; unknown keys or bad types raise ValueError naming the key."""
         known = {f.name: f for f in fields(self)}
         parsed: dict[str, Any] = {}
+        if "tier" in values:
+            tier = values["tier"]
+            if tier in (None, ""):
+                parsed["tier"] = None
+            elif str(tier).lower() not in TIER_DAY_LIMITS:
+                raise ValueError(
+                    f"config key 'tier' needs one of {', '.join(TIER_DAY_LIMITS)}, got {tier!r}"
+                )
+            else:
+                parsed["tier"] = str(tier).lower()
+                parsed["day_limit"] = TIER_DAY_LIMITS[parsed["tier"]]
         for key, raw in values.items():
+            if key == "tier":
+                continue
             if key not in known:
                 raise ValueError(f"unknown config key {key!r}; known: {', '.join(known)}")
             if key in _TEXT_KEYS:

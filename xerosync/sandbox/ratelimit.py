@@ -1,10 +1,13 @@
-"""Xero's rate limits: per-tenant minute and day windows, calls in flight, and app minute.
+"""Xero's rate limits: per-connection minute and day windows, calls in flight, and app minute.
 
-Windows are fixed (not rolling): a window opens with the first call after the previous one
-closed, so each tenant's windows reset at their own times, as Xero's do. A rejected call does
-not count. `X-Rate-Limit-Problem` is `minute` or `day` as Xero sends them; `appminute` and
-`concurrent` are the sandbox's choice (Xero's values for those are unconfirmed), and a
-concurrent breach carries `Retry-After: 1`.
+A connection is one app and one organisation (XERO_FACTS §2: "limits are per connection: two
+orgs on one app each get their own 5,000/day"), so the minute, day and concurrent limits are
+kept per (app, tenant); the app minute limit (10,000) counts every call of one app across all
+its tenants. Windows are fixed (not rolling): a window opens with the first call after the
+previous one closed, so each connection's windows reset at their own times, as Xero's do. A
+rejected call does not count. `X-Rate-Limit-Problem` is `minute` or `day` as Xero sends them;
+`appminute` and `concurrent` are the sandbox's choice (Xero's values for those are
+unconfirmed), and a concurrent breach carries `Retry-After: 1`.
 """
 
 from __future__ import annotations
@@ -40,14 +43,15 @@ class RateLimiter:
     """Callers hold the sandbox lock; `release()` must follow every allowed `acquire()`."""
 
     def __init__(self) -> None:
-        self.minute: dict[str, _Window] = {}
-        self.day: dict[str, _Window] = {}
+        self.minute: dict[tuple[str, str], _Window] = {}
+        self.day: dict[tuple[str, str], _Window] = {}
         self.app_minute: dict[str, _Window] = {}
-        self.in_flight: dict[str, int] = {}
+        self.in_flight: dict[tuple[str, str], int] = {}
 
     def acquire(self, tenant_id: str, app_id: str, now: float, config: SandboxConfig) -> Decision:
-        minute = self.minute.setdefault(tenant_id, _Window())
-        day = self.day.setdefault(tenant_id, _Window())
+        connection = (app_id, tenant_id)
+        minute = self.minute.setdefault(connection, _Window())
+        day = self.day.setdefault(connection, _Window())
         app = self.app_minute.setdefault(app_id, _Window())
         minute.roll(now, config.minute_seconds)
         day.roll(now, config.day_seconds)
@@ -70,7 +74,7 @@ class RateLimiter:
             problem, retry = "minute", minute.retry_after(now, config.minute_seconds)
         elif app.count >= config.app_minute_limit:
             problem, retry = "appminute", app.retry_after(now, config.minute_seconds)
-        elif self.in_flight.get(tenant_id, 0) >= config.concurrent_limit:
+        elif self.in_flight.get(connection, 0) >= config.concurrent_limit:
             problem, retry = "concurrent", 1
         if problem is not None:
             h = headers(0)
@@ -80,11 +84,12 @@ class RateLimiter:
         day.count += 1
         minute.count += 1
         app.count += 1
-        self.in_flight[tenant_id] = self.in_flight.get(tenant_id, 0) + 1
+        self.in_flight[connection] = self.in_flight.get(connection, 0) + 1
         return Decision(True, headers(0))
 
-    def release(self, tenant_id: str) -> None:
-        self.in_flight[tenant_id] = max(0, self.in_flight.get(tenant_id, 0) - 1)
+    def release(self, tenant_id: str, app_id: str) -> None:
+        connection = (app_id, tenant_id)
+        self.in_flight[connection] = max(0, self.in_flight.get(connection, 0) - 1)
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
