@@ -282,7 +282,7 @@ local this = (redis.call('ZREM', p .. ':leases', lease_id) == 1 and counted) and
 -- Xero counts this call alone in its window: none of ours that ended before it was granted is
 -- in Xero's current window (it would have been counted), nor in any later one.
 local function forget_before(kind, remaining, lim)
-  if remaining == '' or lim - tonumber(remaining) > 1 then return end
+  if remaining == '' or tonumber(remaining) ~= lim - 1 then return end
   for _, key in ipairs({p .. ':s' .. kind, p .. ':s' .. kind .. 'r'}) do
     local raw = redis.call('HGETALL', key)
     for i = 1, #raw, 2 do

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,8 @@ from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import requests
+import urllib3
+from urllib3.response import _get_decoder
 
 from xerosync.xero import codec
 from xerosync.xero.budget import Denial, Permit, RateBudget
@@ -224,22 +227,36 @@ def _answered_at(body: Mapping[str, Any]) -> datetime | None:
         return None
 
 
-def _wire_bytes(response: requests.Response) -> int:
-    """Body bytes as received: what urllib3 read off the socket (compressed, when the body was
-    gzipped; `response.content` is decoded), else Content-Length, else the body's length."""
-    raw = getattr(response, "raw", None)
-    tell = getattr(raw, "tell", None)
-    if callable(tell):
-        try:
-            read = int(tell())
-        except (TypeError, ValueError, OSError):
-            read = 0
-        if read > 0:
-            return read
-    length = _int_header(response.headers, "Content-Length")
-    if length is not None and length >= 0:
-        return length
-    return len(response.content or b"")
+def _read_body(response: requests.Response) -> int:
+    """Read the whole body; return its size on the wire (compressed, when Xero gzipped it).
+
+    The body is read here as it came and decoded after, not by requests: urllib3 counts the
+    bytes of a chunked body nowhere (`raw.tell()` stays 0), and `content` is decoded. An answer
+    already read (a test's session) is measured by Content-Length, else by its length."""
+    raw = response.raw
+    if not isinstance(raw, urllib3.response.HTTPResponse) or response._content is not False:
+        length = _int_header(response.headers, "Content-Length")
+        return length if length is not None and length >= 0 else len(response.content or b"")
+    try:
+        data = b"".join(raw.stream(64 * 1024, decode_content=False))
+        encoding = (_header(response.headers, "Content-Encoding") or "").strip().lower()
+        content = data
+        if encoding and encoding != "identity":
+            decoder = _get_decoder(encoding)
+            content = decoder.decompress(data) + decoder.flush()
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        response.close()
+        raise requests.exceptions.ReadTimeout(exc) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        response.close()
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except (urllib3.exceptions.HTTPError, OSError, zlib.error) as exc:
+        response.close()
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    response._content = content
+    response._content_consumed = True
+    raw.release_conn()
+    return len(data)
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -341,6 +358,7 @@ class XeroClient:
             permit, app_permit = self._permits(priority)
             started = time.monotonic()
             response: requests.Response | None = None
+            received = 0
             error: XeroError | None = None
             sent = True  # as far as the budget knows: the call may have reached Xero
             try:
@@ -350,13 +368,16 @@ class XeroClient:
                     else self.tokens.access_token()
                 )
                 send_headers["Authorization"] = f"Bearer {token}"
-                response = self.session.request(
+                answer = self.session.request(
                     method,
                     url + (f"?{query}" if query else ""),
                     data=data,
                     headers=send_headers,
                     timeout=self.timeout,
+                    stream=True,
                 )
+                received = _read_body(answer)
+                response = answer
             except requests.ConnectTimeout:
                 sent = False
                 error = XeroTimeout("could not connect in time", method=method, path=full_path)
@@ -382,7 +403,6 @@ class XeroClient:
                 send_headers.pop("Authorization", None)
                 self._settle(permit, app_permit, response, sent)
             duration = time.monotonic() - started
-            received = _wire_bytes(response) if response is not None else 0
 
             result: XeroResponse | None = None
             if response is not None:
