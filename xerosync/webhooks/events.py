@@ -61,7 +61,7 @@ def _uuid(value: Any, where: str) -> str:
         raise MalformedDelivery(f"{where}: {value!r} is not a GUID") from None
 
 
-def _event(raw: Any, index: int) -> Event | None:
+def parse_event(raw: Any, index: int) -> Event | None:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
         raise MalformedDelivery(f"{where}: expected an object")
@@ -95,7 +95,7 @@ def parse(body: bytes) -> Delivery:
         raise MalformedDelivery(f"body is not JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise MalformedDelivery("expected an object with an `events` list")
-    parsed = [_event(raw, i) for i, raw in enumerate(data["events"])]
+    parsed = [parse_event(raw, i) for i, raw in enumerate(data["events"])]
     events = [e for e in parsed if e is not None]
     return Delivery(
         events=events,
