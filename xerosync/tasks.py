@@ -273,12 +273,15 @@ def push_pending(self: Task, connection_id: int) -> dict[str, Any]:
 
 @app.task(bind=True, shared=False, name="xerosync.tasks.run_routine_pass")
 def run_routine_pass(self: Task) -> dict[str, Any]:
-    """Beat's tick: one pass per connected organisation, each its own task (fan-out), so
-    many organisations spread over the workers and a slow one holds up no other."""
-    connection_ids = jobs.active_connections()
-    for connection_id in connection_ids:
+    """Beat's tick: a pass for each connected organisation whose pass is due, each its own
+    task (fan-out), so many organisations spread over the workers and a slow one holds up no
+    other. An idle organisation's pass comes less often (`sync.cadence`); a change on either
+    side makes it due at once."""
+    tick = jobs.due_connections()
+    for connection_id in tick.due:
         run_pass_for.delay(connection_id)
-    return {"status": "done", "detail": {"enqueued": connection_ids}, "error": None}
+    detail = {"enqueued": tick.due, "waiting": tick.waiting}
+    return {"status": "done", "detail": detail, "error": None}
 
 
 @app.task(bind=True, shared=False, name="xerosync.tasks.run_pass_for")

@@ -36,6 +36,7 @@ from xerosync.sync.context import OrgContext
 from xerosync.sync.pull import survivor_of
 from xerosync.sync.push import push_customers, push_products
 from xerosync.xero import codec
+from xerosync.xero.spend import spending_as
 
 PRIORITY = "invoice"
 
@@ -131,7 +132,15 @@ def merged_into(ctx: OrgContext, customer_id: int) -> str | None:
 
 
 def create_invoice_for_order(ctx: OrgContext, order_id: int) -> InvoiceOutcome:
-    """Make sure Xero holds the Draft invoice of a confirmed order, exactly once."""
+    """Make sure Xero holds the Draft invoice of a confirmed order, exactly once.
+
+    Every call it makes (the customer's and products' first push included) is spent as
+    "invoices"."""
+    with spending_as("invoices"):
+        return _create_invoice(ctx, order_id)
+
+
+def _create_invoice(ctx: OrgContext, order_id: int) -> InvoiceOutcome:
     order = load_order(ctx, order_id)
     if order.status != OrderStatus.CONFIRMED.value:
         return InvoiceOutcome(order.id, "skipped")

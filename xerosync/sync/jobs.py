@@ -31,7 +31,7 @@ from xerosync.models import (
     XeroLink,
 )
 from xerosync.settings import Settings, get_settings
-from xerosync.sync import outbox, outcomes
+from xerosync.sync import cadence, outbox, outcomes
 from xerosync.sync.context import OrgContext, open_context, redis_client
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.lease import Lease
@@ -53,6 +53,7 @@ from xerosync.sync.routine import (
     run_pass,
 )
 from xerosync.xero.errors import ReauthorizationRequired, XeroError
+from xerosync.xero.spend import spending_as
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ def run_for_record(
         if record is None:
             return JobResult("missing", error=f"{model.__name__} #{record_id} does not exist")
         connection = _connection(session, record.connection_id)
+        wake_pass(settings, connection.id)
         with logcontext.working_for(task=task_id, org=connection.tenant_id):
             error: XeroError | Retryable
             try:
@@ -210,12 +212,18 @@ def _after_error(
     return JobResult("failed", error=str(error), cause=cast(BaseException, error))
 
 
+def _spent_as(kind: str, work: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """`work(*args, **kwargs)` with its calls to Xero spent as `kind` (`spend.spending_as`)."""
+    with spending_as(kind):
+        return work(*args, **kwargs)
+
+
 def push_contact(customer_id: int, *, force: bool = False, **kw: Any) -> JobResult:
     return run_for_record(
         Customer,
         LinkKind.CONTACT,
         customer_id,
-        lambda ctx, customer: push_customers(ctx, [customer], force=force),
+        lambda ctx, customer: _spent_as("push", push_customers, ctx, [customer], force=force),
         **kw,
     )
 
@@ -225,7 +233,7 @@ def push_item(product_id: int, *, force: bool = False, **kw: Any) -> JobResult:
         Product,
         LinkKind.ITEM,
         product_id,
-        lambda ctx, product: push_products(ctx, [product], force=force),
+        lambda ctx, product: _spent_as("push", push_products, ctx, [product], force=force),
         **kw,
     )
 
@@ -261,13 +269,60 @@ def push_pending_for(
     engine: Engine | None = None,
 ) -> JobResult:
     """Push everything pending in one organisation (the outbox half of the routine pass)."""
+    wake_pass(settings or get_settings(), connection_id)
     try:
         with _organisation(connection_id, task_id, settings, engine) as ctx:
-            return JobResult("done", _jsonable(push_pending(ctx)))
+            return JobResult("done", _jsonable(_spent_as("push", push_pending, ctx)))
     except XeroError as exc:  # batches already written stay committed; the rest is pending
         return JobResult("interrupted", error=str(exc))
     except (redis.RedisError, OperationalError) as exc:  # the next pass resumes
         return JobResult("interrupted", error=f"{type(exc).__name__}: {exc}")
+
+
+def wake_pass(settings: Settings, connection_id: int) -> None:
+    """The CRM changed something of this organisation: its routine pass is due at beat's
+    next tick again (`cadence.wake`). Never fails the work that calls it."""
+    try:
+        cadence.wake(redis_client(settings.REDIS_URL), connection_id)
+    except redis.RedisError as exc:
+        log.warning("connection #%s: its pass could not be woken: %s", connection_id, exc)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Beat's tick as the fan-out decided it: whose pass runs now, whose waits."""
+
+    due: list[int]
+    waiting: list[int]
+
+
+def due_connections(
+    *,
+    now: float | None = None,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+) -> Tick:
+    """The active organisations whose routine pass is due at this tick: their plan says so
+    (`cadence.is_due`, within half a tick), or their outbox holds work. Without Redis every
+    one is due (the pass itself then says what is wrong)."""
+    settings = settings or get_settings()
+    at = time.time() if now is None else now
+    slack = settings.SYNC_INTERVAL_SECONDS / 2
+    due: list[int] = []
+    waiting: list[int] = []
+    client = redis_client(settings.REDIS_URL)
+    ids = active_connections(engine)
+    with session_scope(engine or get_engine()) as session:
+        for connection_id in ids:
+            try:
+                planned = cadence.is_due(client, connection_id, at, slack)
+            except redis.RedisError:
+                planned = True
+            if planned or cadence.has_pending_work(session, connection_id):
+                due.append(connection_id)
+            else:
+                waiting.append(connection_id)
+    return Tick(due, waiting)
 
 
 def active_connections(engine: Engine | None = None) -> list[int]:
@@ -302,9 +357,12 @@ def routine_pass_for(
             done = run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
             run, resume_in = done.run, done.resume_in
             limit = _max_countdown(ctx.settings)
+            detail: dict[str, Any] = {"run_id": run.id, "counts": run.counts}
+            if done.next_in is not None:
+                detail["next_pass_in_seconds"] = round(done.next_in)
             return JobResult(
                 run.outcome,
-                {"run_id": run.id, "counts": run.counts},
+                detail,
                 retry_in=resume_in if resume_in is not None and resume_in <= limit else None,
                 error=run.error,
             )

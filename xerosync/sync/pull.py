@@ -58,6 +58,7 @@ from xerosync.models import (
 from xerosync.sync import outbox
 from xerosync.sync.context import OrgContext
 from xerosync.xero.schemas import load_many
+from xerosync.xero.spend import spending_as
 
 log = logging.getLogger(__name__)
 
@@ -810,6 +811,14 @@ def record_rejects(ctx: OrgContext, resource: str, stored: list[dict[str, Any]])
             row.times = (row.times or 0) + 1
 
 
+QUIET_COUNTS = frozenset({"read", "unchanged"})
+
+
+def brought_nothing(counts: Counts) -> bool:
+    """A read that changed nothing in the CRM (rows read again unchanged are nothing)."""
+    return not any(value for name, value in counts.items() if name not in QUIET_COUNTS)
+
+
 def import_stream(
     ctx: OrgContext,
     stream: Stream,
@@ -819,8 +828,23 @@ def import_stream(
 ) -> Counts:
     """Bring one stream's changes in, page by page, committing the cursor with each page.
 
+    Its calls and bytes are spent as "import", or as "idle" when the read brought nothing.
     `on_page(stream, rows, total)` after each page: `total` is the rows the whole read
     brings when Xero says (`pagination.itemCount`), for progress with a total."""
+    with spending_as("import") as spend:
+        counts = _read_stream(ctx, stream, full=full, on_page=on_page)
+        if brought_nothing(counts):
+            spend.kind = "idle"
+    return counts
+
+
+def _read_stream(
+    ctx: OrgContext,
+    stream: Stream,
+    *,
+    full: bool,
+    on_page: Callable[[str, int, int | None], None] | None,
+) -> Counts:
     counts: Counts = dict.fromkeys(
         ("read", "created", "updated", "linked", "unchanged", "conflicts", "rejected"), 0
     )

@@ -15,6 +15,10 @@ Order, and why:
 5. **invoices, credit notes in** — last, so the pass also reads back what steps 2-4 changed
    (a deleted Draft comes back as "D" in the same pass).
 
+After a completed pass the organisation's next one is planned (`sync.cadence`): sooner when the
+pass found something to do, later after passes that found nothing, and never so often that
+idle polling would outrun the day's budget before it resets.
+
 One pass at a time per organisation: a non-blocking Redis *lease* (`sync.lease`), renewed by
 the pass while it works and lapsing `PASS_LEASE_SECONDS` after its worker dies. A tick that
 finds a live pass does nothing; the same task delivered again after its worker was killed takes
@@ -25,10 +29,12 @@ and outcome; a pass whose worker died is recorded as "abandoned" by the next one
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import redis
 from sqlalchemy import select, update
 
 from xerosync.models import (
@@ -39,13 +45,15 @@ from xerosync.models import (
     SyncRun,
     utcnow,
 )
-from xerosync.sync import audit, outbox, outcomes
+from xerosync.sync import audit, cadence, outbox, outcomes
 from xerosync.sync.context import OrgContext, redis_client
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.lease import Acquired, Lease
 from xerosync.sync.pull import STREAMS_BY_NAME, forget_cursors, import_stream
 from xerosync.sync.push import push_pending
+from xerosync.xero.budget import DayLeft
 from xerosync.xero.errors import RateLimited, ReauthorizationRequired, XeroError
+from xerosync.xero.spend import spending_as
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +182,10 @@ def delete_voided_drafts(ctx: OrgContext) -> dict[str, int]:
             counts["left_alone"] += 1
     if deletable:
         payload = [{"InvoiceID": o.xero_invoice_id, "Status": "DELETED"} for o, _ in deletable]
-        with audit.writing("invoice", [order.id for order, _ in deletable]):
+        with (
+            spending_as("invoices"),
+            audit.writing("invoice", [order.id for order, _ in deletable]),
+        ):
             results = ctx.client.save("Invoices", payload, method="POST")
         for (order, link), result in zip(deletable, results, strict=True):
             if result.ok:
@@ -196,6 +207,8 @@ class PassResult:
     run: SyncRun
     resume_in: float | None = None
     """Seconds until the budget that stopped the pass opens again (None: not stopped by one)."""
+    next_in: float | None = None
+    """Seconds from this pass's start to the next one planned (None: not planned)."""
 
 
 def run_pass(
@@ -221,7 +234,59 @@ def run_pass(
             log.warning(
                 "%d pass(es) of %s abandoned: %s", abandoned, ctx.connection.tenant_name, why
             )
-        return _run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
+        started = time.time()
+        done = _run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
+        if done.run.outcome != "ok":  # cut short: its continuation or the next tick resumes
+            return done
+        return PassResult(done.run, done.resume_in, plan_next(ctx, done.run, started))
+
+
+QUIET_COUNTS = frozenset({"read", "unchanged", "waiting"})
+"""Counts that are no change: rows read again unchanged, orders whose invoice waits (an
+operator, a later time, its own task)."""
+
+
+def pass_was_idle(counts: Mapping[str, object]) -> bool:
+    """Whether a pass found nothing to do: no record in or out, nothing set aside."""
+    for name, value in counts.items():
+        if isinstance(value, Mapping):
+            if not pass_was_idle(value):
+                return False
+        elif name not in QUIET_COUNTS and isinstance(value, int) and value:
+            return False
+    return True
+
+
+def day_left(ctx: OrgContext) -> DayLeft | None:
+    """The day's budget read-out for this organisation (None without a budget)."""
+    budget = ctx.client.budget
+    return budget.day_left(ctx.client.budget_key) if budget is not None else None
+
+
+def _day_seconds(ctx: OrgContext) -> float:
+    budget = ctx.client.budget
+    return budget.limits.day_window if budget is not None else cadence.DAY_SECONDS
+
+
+def plan_next(ctx: OrgContext, run: SyncRun, started: float) -> float | None:
+    """Plan the organisation's next pass from this one (None if Redis did not answer: the
+    next tick then runs it, as before any plan)."""
+    try:
+        interval = cadence.record_pass(
+            redis_client(ctx.settings.REDIS_URL),
+            ctx.connection.id,
+            idle=pass_was_idle(run.counts or {}),
+            started_at=started,
+            base=float(ctx.settings.SYNC_INTERVAL_SECONDS),
+            idle_max=float(ctx.settings.SYNC_IDLE_MAX_INTERVAL_SECONDS),
+            day=day_left(ctx),
+            day_seconds=_day_seconds(ctx),
+        )
+    except redis.RedisError as exc:
+        log.warning("next pass of %s not planned: %s", ctx.connection.tenant_name, exc)
+        return None
+    log.info("next pass of %s in %.0fs", ctx.connection.tenant_name, interval)
+    return interval
 
 
 def _run_pass(
@@ -244,7 +309,8 @@ def _run_pass(
             ctx.session.commit()
         for name in ("contacts", "items"):
             counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
-        counts["push"] = {k: asdict(v) for k, v in push_pending(ctx).items()}
+        with spending_as("push"):
+            counts["push"] = {k: asdict(v) for k, v in push_pending(ctx).items()}
         ctx.session.commit()
         counts["confirmed_orders"] = invoice_confirmed_orders(ctx)
         counts["voided_orders"] = delete_voided_drafts(ctx)
