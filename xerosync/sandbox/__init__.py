@@ -13,4 +13,8 @@ DEMO_TENANT_NAME = "Demo Company"
 
 API_PREFIX = "/api.xro/2.0"
 
-__all__ = ["API_PREFIX", "DEMO_TENANT_ID", "DEMO_TENANT_NAME"]
+WEBHOOK_KEY = "sandbox-webhook-signing-key"
+"""The key the sandbox signs its webhooks with unless told another; xerosync's receiver uses
+it when XERO_WEBHOOK_KEY is empty and Xero is the sandbox (`make run`)."""
+
+__all__ = ["API_PREFIX", "DEMO_TENANT_ID", "DEMO_TENANT_NAME", "WEBHOOK_KEY"]

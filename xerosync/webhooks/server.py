@@ -20,14 +20,26 @@ def enqueue_with_celery(tenant_id: str, events: list[dict[str, str]], received_a
     send_once(apply_webhook_events, (tenant_id, events, received_at))
 
 
+def webhook_key(settings: Settings) -> str | None:
+    """XERO_WEBHOOK_KEY; against the sandbox, when empty, the key the sandbox signs with."""
+    if settings.XERO_WEBHOOK_KEY:
+        return settings.XERO_WEBHOOK_KEY
+    if settings.uses_sandbox:
+        from xerosync.sandbox import WEBHOOK_KEY
+
+        return WEBHOOK_KEY
+    return None
+
+
 def build_receiver(settings: Settings) -> Receiver:
-    if not settings.XERO_WEBHOOK_KEY:
+    key = webhook_key(settings)
+    if not key:
         raise WebhooksNotConfigured(
             "XERO_WEBHOOK_KEY is not set: copy the webhook key from the Xero developer portal "
             "(your app, Webhooks) into .env"
         )
     return Receiver(
-        settings.XERO_WEBHOOK_KEY,
+        key,
         enqueue_with_celery,
         max_body_bytes=settings.WEBHOOK_MAX_BODY_BYTES,
     )
