@@ -66,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
     if args.tier:
         config["tier"] = args.tier
         print(f"  tier {args.tier}: {TIER_DAY_LIMITS[args.tier]:,} calls a day per connection")
-    with contextlib.suppress(KeyboardInterrupt):
-        serve_forever(host, port, state_file=state, **config)
+    from xerosync.cli import CommandError
+    from xerosync.sandbox.persistence import StateFileError
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_forever(host, port, state_file=state, **config)
+    except StateFileError as exc:
+        raise CommandError(str(exc)) from None
     return 0

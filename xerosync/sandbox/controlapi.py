@@ -73,6 +73,8 @@ def _route(state: SandboxState, request: Request) -> Response:
     method = request.method
     head = parts[0] if parts else ""
     with state.lock:
+        if method != "GET":
+            state.dirty = True  # config, clock, tokens, tenants, data: all kept by --state
         if head == "health":
             return _json({"ok": True, "tenants": len(state.tenants)})
         if head == "reset" and method == "POST":

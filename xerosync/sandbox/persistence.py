@@ -1,8 +1,12 @@
-"""`--state FILE`: keep the sandbox's data across restarts.
+"""`--state FILE` / `SANDBOX_STATE_FILE`: keep the sandbox's whole state across restarts.
 
-The state is pickled (fast for 100k invoices) and written atomically (temp file, fsync,
-rename) by a background thread at most once per `interval` seconds, and only when something
-changed — never on every request. The request log and armed faults are not kept.
+Kept: every tenant (contacts, items, invoices, credit notes, settings, number sequences),
+identity (authorization codes, access and refresh tokens, connections), idempotency records,
+the config and the clock offset. Not kept: the request log, armed faults and the rate-limit
+windows (a restart opens new ones). The state is pickled (fast for 100k invoices) and written
+atomically (temp file in the same directory, fsync, rename) by a background thread at most
+once per `interval` seconds, only when something changed, and once more on shutdown
+(SIGTERM included). A file that cannot be read is a `StateFileError`: one line naming it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from xerosync.sandbox.state import SandboxState
 FORMAT_VERSION = 1
 
 
+class StateFileError(ValueError):
+    """The state file exists but is not a sandbox state this version can load."""
+
+
 def snapshot(state: SandboxState) -> dict[str, Any]:
     return {
         "version": FORMAT_VERSION,
@@ -28,6 +36,9 @@ def snapshot(state: SandboxState) -> dict[str, Any]:
         "clock_offset": state.clock.offset,
         "idempotency": state.idempotency,
     }
+
+
+_COMPLETE = frozenset({"version", "tenants", "identity", "config", "clock_offset", "idempotency"})
 
 
 def save(state: SandboxState, path: Path) -> None:
@@ -49,12 +60,23 @@ def save(state: SandboxState, path: Path) -> None:
 
 def load(state: SandboxState, path: Path) -> bool:
     """Restore from `path`; False when there is no file yet."""
-    if not path.is_file():
+    if not path.exists():
         return False
-    with path.open("rb") as handle:
-        data = pickle.load(handle)  # a file the operator pointed us at
+    try:
+        with path.open("rb") as handle:
+            data = pickle.load(handle)  # a file the operator pointed us at
+    except Exception as exc:  # truncated, not a pickle, from other code: all unreadable
+        raise StateFileError(
+            f"{path}: not a readable sandbox state file ({type(exc).__name__}: {exc}); "
+            "move it away to start afresh"
+        ) from None
+    if not isinstance(data, dict) or not _COMPLETE.issubset(data):
+        raise StateFileError(f"{path}: not a sandbox state file; move it away to start afresh")
     if data.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported sandbox state version {data.get('version')}")
+        raise StateFileError(
+            f"{path}: sandbox state version {data.get('version')}, this sandbox reads "
+            f"{FORMAT_VERSION}; move it away to start afresh"
+        )
     with state.lock:
         state.tenants = data["tenants"]
         state.identity = data["identity"]

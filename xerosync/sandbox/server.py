@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,10 @@ def start_in_thread(
     return RunningSandbox(url, state, server, thread, saver)
 
 
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve_forever(
     host: str = "127.0.0.1", port: int = 8765, *, state_file: str | Path | None = None,
     **config: Any,
@@ -109,9 +114,15 @@ def serve_forever(
     state, saver = build(state_file, **config)
     server = _server(host, port, state)
     log.info("Xero sandbox listening on http://%s:%s", host, server.port)
+    # `make run` (honcho) stops its processes with SIGTERM: leave through `finally`, so the
+    # last changes are saved.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main else None
     try:
         server.serve_forever()
     finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         server.server_close()
         if saver is not None:
             saver.stop()
