@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest redis install bench clean
+.PHONY: run test lint typecheck pytest redis install bench clean flower
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "xerosync needs Python 3.11 or newer; this is " + sys.version.split()[0])'
@@ -21,6 +21,10 @@ redis:
 run: install redis
 	$(BIN)/xerosync db upgrade
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+# Flower alone, behind basic auth from FLOWER_USER/FLOWER_PASSWORD (never on its command line).
+flower: install redis
+	$(BIN)/xerosync flower
 
 lint: install
 	$(BIN)/ruff check .

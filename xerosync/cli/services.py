@@ -2,6 +2,12 @@
 
 The Procfile calls these instead of `celery ...` directly so that every value (queues,
 Flower's port and password, log level) comes from `xerosync.settings`, in one place.
+
+Flower's credentials never go on its command line, which every local user can read (`ps`,
+`/proc/<pid>/cmdline`): Flower reads any option from a `FLOWER_<OPTION>` environment variable
+(`flower.command.apply_env_options`), so `xerosync flower` hands it `FLOWER_BASIC_AUTH` (and
+`FLOWER_ADDRESS`, `FLOWER_PORT`) in its environment, which only its own user may read.
+Outside the sandbox it refuses the default password.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import sys
 from typing import Any
 
 from celeryconfig import INVOICE_QUEUE, SYNC_QUEUE
-from xerosync.settings import get_settings
+from xerosync.cli import CommandError
+from xerosync.settings import Settings, get_settings
 
 WORKER_QUEUES = {INVOICE_QUEUE: INVOICE_QUEUE, SYNC_QUEUE: SYNC_QUEUE}
 
@@ -52,19 +59,56 @@ def beat_argv() -> list[str]:
     ]  # fmt: skip
 
 
+DEFAULT_FLOWER_PASSWORD = "xerosync"
+"""FLOWER_PASSWORD's default: good for the sandbox on one's own machine, refused elsewhere."""
+
+
+FLOWER_TASKS_COLUMNS = "name,state,args,exception,result,received,runtime,retries,worker,uuid"
+"""The task list's columns: the record a task was for (`args`: "customer #12") and Xero's words
+(`exception`) next to the state, so a failure reads at a glance."""
+
+
 def flower_argv() -> list[str]:
-    settings = get_settings()
-    return [
-        "flower",
-        f"--port={settings.FLOWER_PORT}",
-        "--address=127.0.0.1",
-        f"--basic-auth={settings.FLOWER_USER}:{settings.FLOWER_PASSWORD}",
-    ]
+    """Flower's command line: nothing secret on it (everything else is in `flower_env`)."""
+    return ["flower"]
 
 
-def _exec_celery(argv: list[str]) -> int:
+def flower_env(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment Flower starts with: basic auth, port and (unless FLOWER_ADDRESS says
+    otherwise, as in docker-compose) the loopback address."""
+    check_flower_credentials(settings)
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("FLOWER_ADDRESS", "127.0.0.1")
+    env.setdefault("FLOWER_TASKS_COLUMNS", FLOWER_TASKS_COLUMNS)
+    env["FLOWER_PORT"] = str(settings.FLOWER_PORT)
+    env["FLOWER_BASIC_AUTH"] = f"{settings.FLOWER_USER}:{settings.FLOWER_PASSWORD}"
+    return env
+
+
+def check_flower_credentials(settings: Settings) -> None:
+    """Refuse, in one line naming the setting, what would let the wrong person in."""
+    if not settings.FLOWER_PASSWORD:
+        raise CommandError("FLOWER_PASSWORD is empty: set a password for Flower")
+    if settings.FLOWER_PASSWORD == DEFAULT_FLOWER_PASSWORD and not settings.uses_sandbox:
+        raise CommandError(
+            "FLOWER_PASSWORD is still the default and XERO_BASE_URL is not the local sandbox: "
+            "set FLOWER_PASSWORD to a password of your own before starting Flower"
+        )
+    if "," in settings.FLOWER_PASSWORD or "," in settings.FLOWER_USER:
+        raise CommandError(
+            "FLOWER_USER and FLOWER_PASSWORD may not contain a comma "
+            "(Flower splits FLOWER_BASIC_AUTH on commas)"
+        )
+    if ":" in settings.FLOWER_USER:
+        raise CommandError("FLOWER_USER may not contain a colon")
+
+
+def _exec_celery(argv: list[str], env: dict[str, str] | None = None) -> int:
     full = [sys.executable, "-m", "celery", "-A", "xerosync.app", *argv]
-    os.execv(sys.executable, full)
+    if env is None:
+        os.execv(sys.executable, full)
+    else:
+        os.execve(sys.executable, full, env)
     return 0  # pragma: no cover - execv does not return
 
 
@@ -77,4 +121,4 @@ def _beat(_args: argparse.Namespace) -> int:
 
 
 def _flower(_args: argparse.Namespace) -> int:
-    return _exec_celery(flower_argv())
+    return _exec_celery(flower_argv(), flower_env(get_settings()))
