@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import math
+import time
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import redis
@@ -33,13 +35,30 @@ RECORD_MODELS: dict[str, type[Customer] | type[Product] | type[Order]] = {
     LinkKind.ITEM.value: Product,
     LinkKind.INVOICE.value: Order,
 }
+RECORD_NAMES = {
+    LinkKind.CONTACT.value: "customers",
+    LinkKind.ITEM.value: "products",
+    LinkKind.INVOICE.value: "invoices",
+}
+"""Records per kind, in the CRM's words (a contact link is a customer's)."""
+RECORD_STATES = (LinkStatus.PENDING.value, LinkStatus.DEFERRED.value, LinkStatus.ERROR.value)
+QUEUES = (celeryconfig.INVOICE_QUEUE, celeryconfig.SYNC_QUEUE)
+INSPECT_TIMEOUT = 1.0
+"""Seconds `status` waits for workers to answer Celery's inspect broadcast."""
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
-def last_run(session: Session, connection_id: int) -> dict[str, Any] | None:
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def last_run(session: Session, connection_id: int, now: datetime) -> dict[str, Any] | None:
+    """The organisation's latest pass: when, how long, how it ended, in words too."""
     run = session.scalars(
         select(SyncRun)
         .where(SyncRun.connection_id == connection_id)
@@ -48,36 +67,113 @@ def last_run(session: Session, connection_id: int) -> dict[str, Any] | None:
     ).first()
     if run is None:
         return None
+    started = _aware(run.started_at)
+    finished = _aware(run.finished_at) if run.finished_at else None
     return {
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "duration_seconds": (round((finished - started).total_seconds(), 3) if finished else None),
+        "running_for_seconds": (
+            None if finished else round(max(0.0, (now - started).total_seconds()), 3)
+        ),
         "outcome": run.outcome,
+        "outcome_words": outcome_words(run.outcome, run.error),
+        "summary": pass_summary(run.counts or {}),
         "counts": run.counts or {},
         "error": run.error,
     }
 
 
+def outcome_words(outcome: str, error: str | None) -> str:
+    """ "ok", "interrupted by the rate limit", "failed: ..." — what an operator reads."""
+    if outcome == "interrupted":
+        text = (error or "").lower()
+        if "rate" in text or "429" in text or "limit" in text:
+            return "interrupted by the rate limit; the next pass resumes where it stopped"
+        return f"interrupted ({error}); the next pass resumes where it stopped"
+    if outcome == "failed":
+        return f"failed: {error}" if error else "failed"
+    if outcome == "running":
+        return "running"
+    return outcome
+
+
+_IMPORT_WORDS = {
+    "created": "imported",
+    "updated": "updated",
+    "conflicts": "in conflict",
+    "rejected": "set aside",
+}
+_PUSH_WORDS = {"created": "pushed", "updated": "pushed", "linked": "linked",
+               "rejected": "rejected by Xero"}  # fmt: skip
+_ORDER_WORDS = {
+    "confirmed_orders": {"invoiced": "orders invoiced", "failed": "orders not invoiced"},
+    "voided_orders": {"deleted": "voided drafts deleted", "rejected": "voided drafts refused"},
+}
+
+
+def _words(count: int, noun: str) -> str:
+    """`2 contacts`, `1 contact` (nouns are the plural stream names)."""
+    if count == 1 and noun.endswith("s"):
+        noun = noun[:-1]
+    return f"{count} {noun}"
+
+
+def pass_summary(counts: dict[str, Any]) -> str:
+    """A pass's counts in words: "12 contacts imported, 1 item updated, 2 contacts pushed"."""
+    parts: list[str] = []
+    for stream, value in counts.items():
+        if not isinstance(value, dict):
+            continue
+        if stream == "push":
+            for kind, result in value.items():
+                tally: dict[str, int] = {}
+                for key, word in _PUSH_WORDS.items():
+                    tally[word] = tally.get(word, 0) + _number(result, key)
+                parts += [f"{_words(n, kind)} {word}" for word, n in tally.items() if n]
+        elif stream in _ORDER_WORDS:
+            parts += [
+                f"{_number(value, key)} {words}" for key, words in _ORDER_WORDS[stream].items()
+                if _number(value, key)
+            ]  # fmt: skip
+        else:
+            noun = stream.replace("_", " ")
+            parts += [
+                f"{_words(_number(value, key), noun)} {word}" for key, word in _IMPORT_WORDS.items()
+                if _number(value, key)
+            ]  # fmt: skip
+    return ", ".join(parts) or "nothing changed"
+
+
+def _number(result: Any, key: str) -> int:
+    if isinstance(result, dict):
+        value = result.get(key)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, list):
+            return len(value)
+    return 0
+
+
 def link_counts(session: Session, connection_id: int) -> dict[str, dict[str, int]]:
-    """{kind: {status: count}} for pending, deferred and error links."""
+    """{customers|products|invoices: {pending, deferred, error}}, zeros included."""
     rows = session.execute(
         select(XeroLink.kind, XeroLink.status, func.count())
-        .where(
-            XeroLink.connection_id == connection_id,
-            XeroLink.status.in_(
-                (LinkStatus.PENDING.value, LinkStatus.DEFERRED.value, LinkStatus.ERROR.value)
-            ),
-        )
+        .where(XeroLink.connection_id == connection_id, XeroLink.status.in_(RECORD_STATES))
         .group_by(XeroLink.kind, XeroLink.status)
     )
-    counts: dict[str, dict[str, int]] = {kind.value: {} for kind in LinkKind}
-    for kind, status, count in rows:
-        counts.setdefault(kind, {})[status] = int(count)
+    counts = {name: dict.fromkeys(RECORD_STATES, 0) for name in RECORD_NAMES.values()}
+    for kind, state, count in rows:
+        counts[RECORD_NAMES.get(kind, kind)][state] = int(count)
     return counts
 
 
 def budget_left(settings: Settings, client: redis.Redis, tenant_id: str) -> dict[str, Any]:
+    """This minute's and today's calls left (ours and Xero's word, the smaller), and the
+    day's split between routine work and the share kept for invoices when it is known."""
     limits = budget_limits(settings)
-    snap = RateBudget(client, limits).snapshot(tenant_id)
+    budget = RateBudget(client, limits)
+    snap = budget.snapshot(tenant_id)
     minute_left = limits.minute - snap["minute_used"]
     day_left = limits.day - snap["day_used"]
     if snap["xero_minute_remaining"] is not None:
@@ -89,18 +185,187 @@ def budget_left(settings: Settings, client: redis.Redis, tenant_id: str) -> dict
         "day_left": max(0, day_left),
         "in_flight": snap["in_flight"],
         "closed_for_seconds": snap["closed_for"],
+        "day": day_split(budget, tenant_id),
     }
 
 
+def day_split(budget: RateBudget, tenant_id: str) -> dict[str, Any] | None:
+    """`RateBudget.day_left` (limit, used, routine and invoice share left, reset), or None
+    while this budget cannot say it."""
+    day_left = getattr(budget, "day_left", None)
+    if day_left is None:
+        return None
+    found = day_left(tenant_id)
+    return _plain(found)
+
+
+def spend(client: redis.Redis, connection_id: int) -> dict[str, Any] | None:
+    """Today's calls and bytes per kind of work, or None where spend is not recorded."""
+    try:
+        from xerosync.xero.spend import spend_today  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return {kind: _plain(value) for kind, value in spend_today(client, connection_id).items()}
+
+
+def next_pass(
+    session: Session,
+    settings: Settings,
+    client: redis.Redis,
+    conn: Connection,
+    beat_next: datetime | None,
+) -> dict[str, Any] | None:
+    """When the organisation's next routine pass runs, by its cadence and beat's ticks, or
+    None where no cadence is recorded by this build.
+
+    `due_at`: when the cadence wants it (None: nothing planned, due now); `at`: the beat tick
+    that will start it (None while beat is not running); `interval_seconds` and `idle_passes`:
+    the back-off of an idle organisation."""
+    try:
+        from xerosync.sync import cadence  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    due_fn = getattr(cadence, "next_pass_due", None)
+    if due_fn is None:
+        return None
+    base = float(settings.SYNC_INTERVAL_SECONDS)
+    due: datetime | None = due_fn(client, conn.id)
+    waiting = getattr(cadence, "has_pending_work", None)
+    work_waiting = bool(waiting(session, conn.id)) if waiting else False
+    interval = getattr(cadence, "current_interval", None)
+    idle = getattr(cadence, "idle_passes", None)
+    return {
+        "due_at": _iso(due),
+        "at": _iso(_tick_for(None if work_waiting else due, beat_next, base)),
+        "work_waiting": work_waiting,
+        "interval_seconds": interval(client, conn.id, base) if interval else None,
+        "idle_passes": idle(client, conn.id) if idle else None,
+    }
+
+
+def _tick_for(due: datetime | None, beat_next: datetime | None, base: float) -> datetime | None:
+    """The first beat tick (every `base` seconds from `beat_next`) at which a pass due at
+    `due` starts: the fan-out takes one due within half a tick."""
+    if beat_next is None:
+        return None
+    if due is None:
+        return beat_next
+    behind = (due - beat_next).total_seconds() - base / 2
+    ticks = max(0, math.ceil(behind / base)) if base > 0 else 0
+    return beat_next + timedelta(seconds=ticks * base)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses and named tuples as dicts, datetimes as ISO, for JSON and text alike."""
+    if value is None:
+        return None
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return _iso(value)
+    return value
+
+
 def queue_depths(broker: redis.Redis) -> dict[str, int]:
-    return {q: int(broker.llen(q)) for q in (celeryconfig.INVOICE_QUEUE, celeryconfig.SYNC_QUEUE)}
+    return {q: int(broker.llen(q)) for q in QUEUES}
+
+
+def queue_consumers(timeout: float = INSPECT_TIMEOUT) -> dict[str, list[str]]:
+    """{queue: [worker names]} from Celery's inspect broadcast: the workers that answered
+    within `timeout` seconds, with the queues each consumes."""
+    from xerosync.app import app
+
+    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    consumers: dict[str, list[str]] = {q: [] for q in QUEUES}
+    for worker, queues in sorted(replies.items()):
+        for queue in queues or []:
+            consumers.setdefault(str(queue.get("name")), []).append(worker)
+    return consumers
+
+
+def service_facts(
+    client: redis.Redis,
+    broker: redis.Redis,
+    now: datetime,
+    *,
+    timeout: float = INSPECT_TIMEOUT,
+) -> dict[str, Any]:
+    """Who consumes each queue (workers), whether beat ticks, and what waits in the queues."""
+    started = time.monotonic()
+    consumers = queue_consumers(timeout)
+    asked = round(time.monotonic() - started, 3)
+    depths = queue_depths(broker)
+    queues = {
+        name: {"workers": consumers.get(name, []), "waiting": depths.get(name, 0)}
+        for name in QUEUES
+    }
+    return {
+        "workers": {
+            "how": f"asked with Celery inspect active_queues, waited {timeout:g} s",
+            "asked_at": _iso(now),
+            "answered_within_seconds": asked,
+            "queues": queues,
+        },
+        "beat": beat_facts(client, now),
+    }
+
+
+def beat_facts(client: redis.Redis, now: datetime) -> dict[str, Any]:
+    """Beat's last heartbeat and whether it is recent enough for beat to be running."""
+    from xerosync.beat import BEAT_HEARTBEAT_KEY, BEAT_STALE_SECONDS, read_heartbeat
+
+    beat = read_heartbeat(client)
+    how = f"heartbeat in Redis ({BEAT_HEARTBEAT_KEY}), written on every tick"
+    if beat is None:
+        return {"how": how, "running": False, "last_tick_at": None, "age_seconds": None,
+                "next_pass_at": None, "hostname": None, "pid": None}  # fmt: skip
+    age = max(0.0, (now - beat.at).total_seconds())
+    return {
+        "how": how,
+        "running": age <= BEAT_STALE_SECONDS,
+        "last_tick_at": _iso(beat.at),
+        "age_seconds": round(age, 3),
+        "next_pass_at": _iso(beat.next_pass_at),
+        "started_at": _iso(beat.started_at),
+        "hostname": beat.hostname,
+        "pid": beat.pid,
+    }
 
 
 def status_report(
-    session: Session, settings: Settings, client: redis.Redis, broker: redis.Redis
+    session: Session,
+    settings: Settings,
+    client: redis.Redis,
+    broker: redis.Redis,
+    *,
+    org: str | None = None,
+    now: datetime | None = None,
+    inspect_timeout: float = INSPECT_TIMEOUT,
 ) -> dict[str, Any]:
+    """Everything `xerosync status` says, as data (times ISO, durations in seconds).
+
+    `org`: one organisation, matched as `sync --org` matches it (tenant id, name or id)."""
+    from xerosync.beat import redis_now
+    from xerosync.connections import find_connection
+
+    now = now or redis_now(client)
+    service = service_facts(client, broker, now, timeout=inspect_timeout)
+    beat = service["beat"]
+    beat_next = (
+        datetime.fromisoformat(beat["next_pass_at"])
+        if beat["running"] and beat["next_pass_at"]
+        else None
+    )
+    if org is not None:
+        connections = [find_connection(session, org)]
+    else:
+        connections = list(session.scalars(select(Connection).order_by(Connection.id)))
     organisations = []
-    for conn in session.scalars(select(Connection).order_by(Connection.id)):
+    for conn in connections:
         organisations.append(
             {
                 "id": conn.id,
@@ -110,20 +375,29 @@ def status_report(
                 "needs_reauthorisation": conn.status == ConnectionStatus.NEEDS_REAUTH.value,
                 "status_reason": conn.status_reason,
                 "template_contact_id": conn.template_contact_id,
-                "last_pass": last_run(session, conn.id),
+                "last_pass": last_run(session, conn.id, now),
+                "next_pass": next_pass(session, settings, client, conn, beat_next),
                 "records": link_counts(session, conn.id),
                 **scope_facts(conn, settings),
                 "set_aside": set_aside_count(session, conn.id),
                 "merges": merge_count(session, conn.id),
                 "budget": budget_left(settings, client, conn.tenant_id),
+                "spend_today": spend(client, conn.id),
             }
         )
-    return {"organisations": organisations, "queues": queue_depths(broker)}
+    return {
+        "generated_at": _iso(now),
+        "service": service,
+        "organisations": organisations,
+        "queues": {name: q["waiting"] for name, q in service["workers"]["queues"].items()},
+    }
 
 
 def scope_facts(conn: Connection, settings: Settings) -> dict[str, Any]:
-    """The scopes Xero granted the connection, and a warning for a deprecated one."""
-    from xerosync.connections import token_cipher
+    """The scopes Xero granted the connection, a warning for a deprecated one, and whether
+    TOKEN_ENCRYPTION_KEY opens the stored tokens at all (`token_error` says why not)."""
+    from xerosync.connections import OrganisationError, token_cipher
+    from xerosync.xero.crypto import TokenCipherError
     from xerosync.xero.scopes import grant_warning, granted_scopes
 
     try:
@@ -131,9 +405,10 @@ def scope_facts(conn: Connection, settings: Settings) -> dict[str, Any]:
         return {
             "scopes": list(granted_scopes(conn, cipher)),
             "scope_warning": grant_warning(conn, cipher),
+            "token_error": None,
         }
-    except Exception as exc:  # a wrong key is reported by other commands; not fatal here
-        return {"scopes": None, "scope_warning": f"scopes unknown: {type(exc).__name__}"}
+    except (TokenCipherError, OrganisationError) as exc:
+        return {"scopes": None, "scope_warning": None, "token_error": str(exc)}
 
 
 def _rows_of(session: Session, model: type[ImportReject] | type[ContactMerge], org: int) -> int:

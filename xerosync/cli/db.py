@@ -20,9 +20,7 @@ def register(subparsers: Any) -> None:
     down = actions.add_parser("downgrade", help="undo migrations down to REVISION")
     down.add_argument("revision")
     down.set_defaults(handler=_downgrade)
-    actions.add_parser("current", help="show the applied revision").set_defaults(
-        handler=_current
-    )
+    actions.add_parser("current", help="show the applied revision").set_defaults(handler=_current)
 
 
 def _upgrade(args: argparse.Namespace) -> int:

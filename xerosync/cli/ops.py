@@ -1,4 +1,4 @@
-"""Operating commands: `status`, `errors`, `retry`, `sync`, `template`.
+"""Operating commands: `errors`, `retry`, `sync`, `template` (`status` has its own module).
 
 They read the database and Redis directly (no Xero call) except `sync`, which runs a pass
 in the foreground, and `template`, which looks the contact up in Xero.
@@ -12,16 +12,16 @@ import re
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from sqlalchemy import select
 
 from xerosync.cli import CommandError
+from xerosync.cli.progress import pass_progress
 from xerosync.connections import OrganisationError, find_connection
 from xerosync.db import get_engine, session_scope
 from xerosync.models import LinkKind, LinkStatus, XeroLink
 from xerosync.settings import get_settings
-from xerosync.status import merges, record_errors, set_aside_records, status_report
+from xerosync.status import merges, record_errors, set_aside_records
 from xerosync.sync import jobs
 from xerosync.sync.context import OrgContext, open_context, redis_client
 from xerosync.xero.errors import XeroError
@@ -31,10 +31,6 @@ KINDS = [kind.value for kind in LinkKind]
 
 
 def register(subparsers: Any) -> None:
-    status = subparsers.add_parser("status", help="sync health per organisation")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(handler=_status)
-
     errors = subparsers.add_parser("errors", help="records Xero rejected, and why")
     errors.add_argument("--kind", choices=KINDS)
     errors.add_argument("--json", action="store_true")
@@ -57,60 +53,6 @@ def register(subparsers: Any) -> None:
     template.add_argument("contact", help="the template contact's name or ContactID")
     template.add_argument("--org", help="tenant id or name")
     template.set_defaults(handler=_template)
-
-
-def _status(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    client = redis_client(settings.REDIS_URL)
-    broker = redis_client(settings.CELERY_BROKER_URL)
-    with session_scope(get_engine()) as session:
-        report = status_report(session, settings, client, broker)
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-        return 0
-    console = Console()
-    if not report["organisations"]:
-        console.print("no organisation is connected: run `xerosync connect`")
-    for org in report["organisations"]:
-        auth = (
-            "[red]needs re-authorisation[/red]" if org["needs_reauthorisation"] else org["status"]
-        )
-        console.print(f"[bold]{org['name']}[/bold] ({org['tenant_id']}): {auth}")
-        if org["scopes"]:
-            console.print(f"  scopes: {' '.join(org['scopes'])}")
-        if org["scope_warning"]:
-            console.print(f"  [yellow]{org['scope_warning']}[/yellow]")
-        run = org["last_pass"]
-        if run:
-            console.print(
-                f"  last pass: {run['started_at']} -> {run['outcome']}"
-                + (f" ({run['error']})" if run["error"] else "")
-            )
-            for stream, counts in run["counts"].items():
-                console.print(f"    {stream}: {_compact(counts) or 'nothing to do'}")
-        else:
-            console.print("  last pass: never")
-        for kind, counts in org["records"].items():
-            console.print(f"  {kind}s: {_compact(counts) or 'nothing pending, no errors'}")
-        if org["set_aside"]:
-            console.print(
-                f"  [yellow]{org['set_aside']} record(s) from Xero set aside by the import[/yellow]"
-                " (`xerosync errors` says which and why)"
-            )
-        if org["merges"]:
-            console.print(f"  {org['merges']} contact merge(s) in Xero followed")
-        budget = org["budget"]
-        console.print(
-            f"  budget left: {budget['minute_left']} this minute, {budget['day_left']} today"
-            + (
-                f", closed for {budget['closed_for_seconds']:.0f}s"
-                if budget["closed_for_seconds"]
-                else ""
-            )
-        )
-    queues = ", ".join(f"{name} {depth}" for name, depth in report["queues"].items())
-    console.print(f"queues: {queues}")
-    return 0
 
 
 def _compact(counts: dict[str, Any]) -> str:
@@ -202,6 +144,9 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    # A pass needs Redis (budget, leases): say so in one line before starting, rather than
+    # have every organisation's pass end "interrupted".
+    redis_client(get_settings().REDIS_URL).ping()
     engine = get_engine()
     with session_scope(engine) as session:
         if args.org:
@@ -226,16 +171,8 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _pass_with_progress(console: Console, connection_id: int, full: bool) -> jobs.JobResult:
-    """One pass with a live count of records per stream."""
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed}"))
-    with Progress(*columns, console=console) as progress:
-        bars: dict[str, Any] = {}
-
-        def on_page(stream: str, rows: int) -> None:
-            if stream not in bars:
-                bars[stream] = progress.add_task(stream, total=None)
-            progress.advance(bars[stream], rows)
-
+    """One pass, drawing each stream's progress as its pages arrive (see cli.progress)."""
+    with pass_progress(console) as on_page:
         return jobs.routine_pass_for(connection_id, full=full, on_page=on_page)
 
 
