@@ -85,7 +85,7 @@ def last_run(session: Session, connection_id: int, now: datetime) -> dict[str, A
 
 
 def outcome_words(outcome: str, error: str | None) -> str:
-    """ "ok", "interrupted by the rate limit", "failed: ..." — what an operator reads."""
+    """The outcome as an operator reads it: ok, interrupted by the rate limit, failed: why."""
     if outcome == "interrupted":
         text = (error or "").lower()
         if "rate" in text or "429" in text or "limit" in text:

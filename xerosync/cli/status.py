@@ -92,7 +92,7 @@ def service_lines(service: dict[str, Any], now: datetime) -> list[str]:
 
 
 def beat_line(beat: dict[str, Any], now: datetime) -> str:
-    """ "beat: last tick 12 s ago, next routine pass in 4 min" or "beat: not running (...)"."""
+    """Says e.g. "beat: last tick 12 s ago, next routine pass in 4 min", or "not running"."""
     if beat["last_tick_at"] is None:
         return "beat: [red]not running[/red] (no tick recorded)"
     age = duration(beat["age_seconds"])
@@ -135,7 +135,7 @@ def organisation_lines(org: dict[str, Any], now: datetime) -> list[str]:
 
 
 def last_pass_words(run: dict[str, Any] | None, now: datetime) -> str:
-    """ "finished 3 min ago in 4.2 s: ok, 12 contacts imported"."""
+    """Says e.g. "finished 3 min ago in 4.2 s: ok, 12 contacts imported"."""
     if run is None:
         return "never"
     if run["finished_at"] is None:
@@ -150,7 +150,7 @@ def last_pass_words(run: dict[str, Any] | None, now: datetime) -> str:
 
 
 def next_pass_words(plan: dict[str, Any] | None, now: datetime) -> str:
-    """ "in 4 min (every 10 min while idle: 1 idle pass)", or why no pass will start."""
+    """Says e.g. "in 4 min (every 10 min, ...)", or why no pass will start."""
     if plan is None:
         return UNKNOWN
     if plan["at"] is None:
@@ -190,7 +190,7 @@ def budget_words(budget: dict[str, Any]) -> str:
 
 
 def spend_words(spend: dict[str, Any] | None) -> str:
-    """"spent today: import 4 calls (23.0 kB in, 0 B out); 0 for idle, push, other"."""
+    """Says e.g. "spent today: import 4 calls (23.0 kB in, 0 B out); 0 for idle, other"."""
     if spend is None:
         return f"spent today: {UNKNOWN}"
     used = {kind: s for kind, s in spend.items() if s["calls"]}

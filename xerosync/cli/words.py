@@ -22,14 +22,14 @@ def duration(seconds: float) -> str:
 
 
 def ago(seconds: float) -> str:
-    """ "just now" under a second, else "12 s ago", "3 min ago"."""
+    """Says "just now" under a second, else "4 s ago", "12 s ago", "3 min ago"."""
     if seconds < 1:
         return "just now"
     return f"{duration(seconds) if seconds >= 10 else f'{seconds:.0f} s'} ago"
 
 
 def until(when: datetime, now: datetime) -> str:
-    """ "in 4 min 10 s", or "now" when the time has come (or "overdue by 2 min")."""
+    """Says "in 4 min 10 s", "now" when the time has come, or "overdue by 2 min"."""
     seconds = (when - now).total_seconds()
     if seconds > 0.5:
         return f"in {duration(seconds)}"
