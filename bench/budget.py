@@ -4,7 +4,8 @@ N processes x M threads make routine calls as fast as the budget allows (a denie
 the `retry_after` it was told, as a Celery retry would), while one thread makes invoice-priority
 calls at a steady pace. Printed: the settings, the sandbox's 429s (goal: 0), routine calls per
 sandbox minute window against the share open to routine work (goal: ≥ 90%), and whether every
-invoice call got its permit at once.
+invoice call got its permit at once. Every call also takes a permit from the app-wide minute
+budget, as xerosync's clients do. `bench.day_budget` runs a Starter-tier day.
 
     .venv/bin/python -m bench.budget                      # 2 x 4, 6 windows of 3 s
     .venv/bin/python -m bench.budget --minute-seconds 6 --windows 10
@@ -31,7 +32,7 @@ import redis
 from xerosync.sandbox import DEMO_TENANT_ID
 from xerosync.sandbox.control import SandboxControl
 from xerosync.xero.auth import IdentityClient, RedisTokenStore, TokenManager, TokenSet
-from xerosync.xero.budget import BudgetLimits, RateBudget
+from xerosync.xero.budget import BudgetLimits, RateBudget, app_limits
 from xerosync.xero.client import XeroClient
 from xerosync.xero.errors import BudgetExhausted, RateLimited, XeroError
 
@@ -136,11 +137,16 @@ def _client(plan: Plan) -> XeroClient:
         lock_prefix=f"{plan.token_prefix}:lock",
     )
     budget = RateBudget(conn, _limits(plan.settings), prefix=plan.budget_prefix)
+    app = app_limits(
+        minute_seconds=plan.settings.minute_seconds, invoice_share=plan.settings.invoice_share
+    )
     return XeroClient(
         api_url=f"{plan.sandbox_url}/api.xro/2.0",
         tenant_id=DEMO_TENANT_ID,
         tokens=tokens,
         budget=budget,
+        app_budget=RateBudget(conn, app, prefix=f"{plan.budget_prefix}:app"),
+        app_key="sandbox-client",
         timeout=10,
     )
 
