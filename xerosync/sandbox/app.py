@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from xerosync.sandbox import API_PREFIX, controlapi, errors
+from xerosync.sandbox import API_PREFIX, compression, controlapi, errors
 from xerosync.sandbox.dates import connection_time
 from xerosync.sandbox.errors import ApiError
 from xerosync.sandbox.faults import Fault
@@ -86,12 +86,11 @@ class SandboxApp:
             "idempotency_key": request.headers.get("Idempotency-Key"),
             "replayed": False,
             "fault": None,
+            "bytes": None,
         }
         oversize = self._oversize(request)
         if oversize is not None:
-            entry["status"] = oversize.status_code
-            self._log(entry)
-            return oversize
+            return self._finish(entry, request, oversize)
         with state.lock:
             fault = state.faults.take(request.method, request.path)
         if fault is not None:
@@ -104,10 +103,7 @@ class SandboxApp:
                 # connection it would be parsed as the next request.
                 with contextlib.suppress(RequestEntityTooLarge):
                     request.get_data(cache=False)
-                response = _fault_response(fault, request)
-                entry["status"] = response.status_code
-                self._log(entry)
-                return response
+                return self._finish(entry, request, _fault_response(fault, request))
             if fault.kind == "slow":
                 time.sleep(fault.seconds)
         try:
@@ -119,10 +115,17 @@ class SandboxApp:
         except Exception as exc:  # a sandbox bug: still an answer, still in the log
             log.exception("sandbox error on %s %s", request.method, request.path)
             response = _unhandled(exc)
-        entry["status"] = response.status_code
-        self._log(entry)
+        self._finish(entry, request, response)
         if fault is not None and fault.kind == "lost_response":
             _drop(request)
+        return response
+
+    def _finish(self, entry: dict[str, Any], request: Request, response: Response) -> Response:
+        """Compress (when asked and large enough), then log status and bytes on the wire."""
+        compression.compress(request, response, self.state.config.gzip_min_bytes)
+        entry["status"] = response.status_code
+        entry["bytes"] = compression.wire_bytes(response)
+        self._log(entry)
         return response
 
     def _oversize(self, request: Request) -> Response | None:

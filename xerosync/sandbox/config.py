@@ -37,6 +37,9 @@ class SandboxConfig:
     refresh_token_days: int = 60
     idempotency_seconds: int = 360
     latency_ms: int = 0
+    gzip_min_bytes: int = 1024
+    """Responses of this many bytes or more are gzipped for a client that accepts gzip
+    (0: never). Xero negotiates the encoding; its threshold is unconfirmed."""
     max_request_bytes: int = 3_500_000
     """A larger request body is refused with 413 (XERO_FACTS §5: design for 3.5 MB; the
     stricter decimal reading of "3.5 MB")."""
@@ -108,7 +111,7 @@ class SandboxConfig:
                 value = kind(raw)
             except (TypeError, ValueError):
                 raise ValueError(f"config key {key!r} needs a number, got {raw!r}") from None
-            if value < 0 or (value == 0 and key not in ("latency_ms",)):
+            if value < 0 or (value == 0 and key not in ("latency_ms", "gzip_min_bytes")):
                 raise ValueError(f"config key {key!r} must be above 0")
             parsed[key] = value
         for key, value in parsed.items():

@@ -178,11 +178,22 @@ def contact_summary(tenant: Tenant, contact_id: str) -> Record:
     return out
 
 
-def render(tenant: Tenant, record: Record, *, with_lines: bool = True) -> Record:
+SUMMARY_DROPS = ("LineItems", "Payments", "CreditNotes", "Prepayments", "Overpayments")
+"""What `summaryOnly=true` drops from an invoice: the line items (every source agrees they are
+the heavy part; a list without `page` omits them too) and the payment/credit arrays computed
+from other documents (the sandbox's choice: Xero publishes no list)."""
+
+
+def render(
+    tenant: Tenant, record: Record, *, with_lines: bool = True, summary: bool = False
+) -> Record:
     out = public(record)
     out["Contact"] = contact_summary(tenant, record["_contact_id"])
     if not with_lines:
         out.pop("LineItems", None)
+    if summary:
+        for name in SUMMARY_DROPS:
+            out.pop(name, None)
     return out
 
 
@@ -221,8 +232,13 @@ def list_documents(ctx: Ctx, kind: DocKind) -> tuple[int, Record]:
     )
     rows = query(ctx, tenant[kind.collection], schema(tenant, kind), base=base, base_key=key)
     rows, pagination = page_of(ctx, rows)
-    with_lines = pagination is not None and not ctx.flag("summaryOnly")
-    body: Record = {kind.collection: [render(tenant, r, with_lines=with_lines) for r in rows]}
+    summary = kind is INVOICE and ctx.flag("summaryOnly")  # CreditNotes have no summaryOnly
+    with_lines = pagination is not None and not summary
+    body: Record = {
+        kind.collection: [
+            render(tenant, r, with_lines=with_lines, summary=summary) for r in rows
+        ]
+    }
     if pagination is not None:
         body["pagination"] = pagination
     return 200, body
