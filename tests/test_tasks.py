@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from celery import Celery
 from celery.events.state import State
 from celery.events.state import Task as TaskState
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from tests.fixtures.waiting import eventually
 from tests.fixtures.xerosync import XerosyncEnv
 from tests.sync.test_invoices import INVOICES_PATH, confirmed_order, invoices_for
+from xerosync.connections import DatabaseTokenStore, token_cipher
 from xerosync.models import Customer, LinkKind, LinkStatus, Order, XeroLink
 from xerosync.tasks import create_invoice_for_order, describe_call, push_contact
 
@@ -233,3 +235,22 @@ def test_a_call_is_described_by_its_record() -> None:
     args, kwargs = describe_call("order", [5], {"first_tried_at": 0.0})
     assert args == "order #5"
     assert kwargs == "{'first_tried_at': '1970-01-01T00:00:00+00:00'}"
+
+
+def test_a_record_waiting_for_a_reconnect_shows_as_needing_one(
+    xerosync_env: XerosyncEnv, celery_worker: Any, task_events: State
+) -> None:
+    env = xerosync_env
+    customer_id = customer_with(env, "Revoked Rentals")
+    tokens = DatabaseTokenStore(env.engine, token_cipher(env.settings)).load(env.sandbox.tenant_id)
+    assert tokens is not None
+    revoked = requests.post(
+        f"{env.sandbox.url}/connect/revocation", data={"token": tokens.refresh_token}, timeout=5
+    )
+    assert revoked.ok
+    sent = push_contact.delay(customer_id)
+
+    task = eventually(lambda: ended(task_events, sent.id, "NEEDS_RECONNECT", "SUCCESS", "FAILURE"))
+    assert task.state == "NEEDS_RECONNECT"
+    assert task.args == f"customer #{customer_id}"
+    assert "connected again" in task.result
