@@ -136,12 +136,19 @@ def _rejected(result: JobResult) -> bool:
     return bool(detail.get("rejected")) or detail.get("result") == "rejected"
 
 
+def _rejected_with(words: str) -> RecordRejected:
+    """The failure to raise for a record refused for its data, logged at WARNING (where an
+    operator reads it; `xerosync errors` lists it too)."""
+    log.warning("rejected: %s", words)
+    return RecordRejected(words)
+
+
 def _failure(what: str, result: JobResult) -> BaseException:
     cause = result.cause
     if isinstance(cause, OrderNotInvoiceable):
-        return RecordRejected(f"{what} cannot be invoiced: {result.error}")
+        return _rejected_with(f"{what} cannot be invoiced: {result.error}")
     if isinstance(cause, ValidationError):
-        return RecordRejected(f"{what}: {result.error}")
+        return _rejected_with(f"{what}: {result.error}")
     if isinstance(cause, Exception):
         return cause
     return RecordFailed(f"{what}: {result.error}")
@@ -178,7 +185,7 @@ def _finish(
     if result.status in _PARKED:
         _park(task, what, result)
     if kind is not None and record_id is not None and _rejected(result):
-        raise RecordRejected(f"{what}: {_xero_words(kind, record_id)}")
+        raise _rejected_with(f"{what}: {_xero_words(kind, record_id)}")
     return {"status": result.status, "detail": result.detail, "error": result.error}
 
 
