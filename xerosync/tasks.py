@@ -164,8 +164,11 @@ def _park(task: Task, what: str, result: JobResult) -> None:
     else:
         words = f"{what} waits until the organisation is connected again: {result.error}"
     log.error("%s", words)
-    task.send_event(f"task-{state.lower()}", result=words, record=what)
-    task.update_state(state=state, meta={"outcome": result.status, "error": result.error})
+    try:
+        task.send_event(f"task-{state.lower()}", result=words, record=what)
+        task.update_state(state=state, meta={"outcome": result.status, "error": result.error})
+    except Exception as exc:  # the broker is away: the record's state is committed anyway
+        log.warning("%s: state %s not sent (%s: %s)", what, state, type(exc).__name__, exc)
     raise Ignore()
 
 
