@@ -142,6 +142,7 @@ class Settings:
     SANDBOX_STATE_FILE: str | None
     SANDBOX_CLIENT_ID: str | None
     SANDBOX_CLIENT_SECRET: str | None
+    SANDBOX_WEBHOOK_URL: str | None
 
     FLOWER_PORT: int
     FLOWER_USER: str
@@ -217,6 +218,7 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "SANDBOX_STATE_FILE": (_optional_text, None),
     "SANDBOX_CLIENT_ID": (_optional_text, None),
     "SANDBOX_CLIENT_SECRET": (_optional_text, None),
+    "SANDBOX_WEBHOOK_URL": (_optional_text, None),
     "FLOWER_PORT": (_port, "5555"),
     "FLOWER_USER": (_text, "admin"),
     "FLOWER_PASSWORD": (_text, "xerosync"),

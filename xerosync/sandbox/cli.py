@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tier", default=None, choices=sorted(TIER_DAY_LIMITS),
                         help="Xero developer tier whose limits to apply (starter: 1,000 calls "
                              "a day per connection; the others 5,000)")
+    parser.add_argument("--webhook-url", default=None, metavar="URL",
+                        help="send Xero's webhooks for the sandbox's changes to URL, signed "
+                             "with the sandbox's key (default: SANDBOX_WEBHOOK_URL; none)")
     parser.set_defaults(handler=run)
 
 
@@ -66,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     if args.tier:
         config["tier"] = args.tier
         print(f"  tier {args.tier}: {TIER_DAY_LIMITS[args.tier]:,} calls a day per connection")
+    webhook_url = args.webhook_url or settings.SANDBOX_WEBHOOK_URL
+    if webhook_url:
+        config["webhook_url"] = webhook_url
+        print(f"  webhooks to {webhook_url}")
     from xerosync.cli import CommandError
     from xerosync.sandbox.persistence import StateFileError
 

@@ -99,6 +99,29 @@ class SandboxControl:
     def clear_requests(self) -> None:
         self._call("DELETE", "/requests")
 
+    # webhooks (webhooks.py): the app's subscription, its queue, replay and drop
+    def webhooks(self, **values: Any) -> dict[str, Any]:
+        """The subscription's settings and status; keyword arguments change settings first."""
+        if values:
+            return dict(self._call("POST", "/webhooks", values))
+        return dict(self._call("GET", "/webhooks"))
+
+    def webhook_events(self, state: str = "pending") -> list[dict[str, Any]]:
+        """Events `pending` (not yet delivered) or `delivered`, each with its `sequence`."""
+        return list(self._call("GET", f"/webhooks/events?state={state}")["Events"])
+
+    def replay_webhooks(self, sequences: list[int] | None = None) -> list[int]:
+        """Delivered events sent again, in this order (all delivered if None)."""
+        return list(self._call("POST", "/webhooks/replay", {"sequences": sequences})["replayed"])
+
+    def drop_webhooks(self, sequences: list[int] | None = None) -> int:
+        """Pending events let go (all if None)."""
+        return int(self._call("POST", "/webhooks/drop", {"sequences": sequences})["dropped"])
+
+    def deliver_webhooks(self) -> dict[str, Any]:
+        """Deliver now: no batch window, no back-off wait."""
+        return dict(self._call("POST", "/webhooks/deliver"))
+
     # tenants and data
     def tenants(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/tenants")["Tenants"])

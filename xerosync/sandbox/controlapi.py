@@ -10,7 +10,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from xerosync.sandbox import bulk
+from xerosync.sandbox import bulk, webhooks
 from xerosync.sandbox.errors import ApiError
 from xerosync.sandbox.faults import Fault
 from xerosync.sandbox.resources import contacts, documents, items
@@ -72,6 +72,8 @@ def _route(state: SandboxState, request: Request) -> Response:
     parts = [p for p in request.path.split("/") if p][1:]
     method = request.method
     head = parts[0] if parts else ""
+    if head == "webhooks":  # the sender has its own lock: never held across its POSTs
+        return _webhooks(state, request, parts[1:])
     with state.lock:
         if method != "GET":
             state.dirty = True  # config, clock, tokens, tenants, data: all kept by --state
@@ -106,6 +108,31 @@ def _route(state: SandboxState, request: Request) -> Response:
             return _json({"expired": state.identity.expire_all()})
         if head == "tenants":
             return _tenants(state, request, parts[1:])
+    raise ControlError(404, f"no control endpoint {method} {request.path}")
+
+
+def _webhooks(state: SandboxState, request: Request, rest: list[str]) -> Response:
+    """`/_sandbox/webhooks[/events|/replay|/drop|/deliver]`: the app's webhook subscription."""
+    sender = webhooks.sender_for(state)
+    method, body = request.method, _body(request) if request.method == "POST" else {}
+    sequences = body.get("sequences")
+    if sequences is not None and not (
+        isinstance(sequences, list) and all(isinstance(s, int) for s in sequences)
+    ):
+        raise ControlError(400, "`sequences` is a list of event sequence numbers")
+    if not rest:
+        if method == "POST":
+            sender.configure(body)
+        return _json(sender.status())
+    if rest == ["events"] and method == "GET":
+        return _json({"Events": sender.events(request.args.get("state", "pending"))})
+    if rest == ["replay"] and method == "POST":
+        return _json({"replayed": sender.replay(sequences)})
+    if rest == ["drop"] and method == "POST":
+        return _json({"dropped": sender.drop(sequences)})
+    if rest == ["deliver"] and method == "POST":
+        sender.deliver_now()
+        return _json(sender.status())
     raise ControlError(404, f"no control endpoint {method} {request.path}")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from xerosync.sandbox import persistence
+from xerosync.sandbox import persistence, webhooks
 from xerosync.sandbox.app import SandboxApp
 from xerosync.sandbox.config import SandboxConfig
 from xerosync.sandbox.state import SandboxState
@@ -53,6 +53,7 @@ class RunningSandbox:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+        webhooks.stop(self.state)
         if self.saver is not None:
             self.saver.stop()
 
@@ -63,9 +64,10 @@ class RunningSandbox:
         self.stop()
 
 
-def build(state_file: str | Path | None = None, **config: Any) -> tuple[
-        SandboxState, persistence.Saver | None]:
-    """State seeded with the Demo Company (or loaded from `state_file`)."""
+def build(state_file: str | Path | None = None, webhook_url: str | None = None,
+          **config: Any) -> tuple[SandboxState, persistence.Saver | None]:
+    """State seeded with the Demo Company (or loaded from `state_file`); with `webhook_url`,
+    its changes are sent there as Xero's webhooks (webhooks.py)."""
     base = SandboxConfig()
     base.update(config)
     state = SandboxState(base)
@@ -79,6 +81,8 @@ def build(state_file: str | Path | None = None, **config: Any) -> tuple[
         saver.start()
     else:
         state.reset("demo")
+    if webhook_url:
+        webhooks.sender_for(state).configure({"url": webhook_url})
     return state, saver
 
 

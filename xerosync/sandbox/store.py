@@ -16,6 +16,11 @@ Record = dict[str, Any]
 
 _CACHE_SIZE = 16
 
+ChangeListener = Callable[["Collection", Record, bool], None]
+LISTENERS: list[ChangeListener] = []
+"""Told of every record stored (collection, record, created?): the sandbox's webhooks
+(webhooks.py) hear every API write and control edit here. Called under the state lock."""
+
 
 class Collection:
     """Records of one resource keyed by id, in UpdatedDateUTC order."""
@@ -40,9 +45,11 @@ class Collection:
     def put(self, record: Record) -> None:
         """Insert or replace; the record moves to the end (newest UpdatedDateUTC)."""
         key = str(record[self.id_field]).lower()
-        self.records.pop(key, None)
+        created = self.records.pop(key, None) is None
         self.records[key] = record
         self.version += 1
+        for listener in LISTENERS:
+            listener(self, record, created)
 
     def touch_in_place(self) -> None:
         """Note a change that does not alter order (e.g. a read-only flag)."""
