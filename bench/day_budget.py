@@ -12,8 +12,9 @@ sandbox's 429s (target: 0), and the day as `RateBudget.day_left` reads it.
     .venv/bin/python -m bench.day_budget                   # Starter day of 200, configured 1000
     .venv/bin/python -m bench.day_budget --tier-day 1000 --configured-day 5000   # Xero's own
 
-Needs Redis (REDIS_URL_BENCH, default redis://127.0.0.1:6379/12; keys under a run's own
-prefix); starts its own sandbox unless --sandbox-url is given.
+Needs Redis (REDIS_URL_BENCH, default redis://127.0.0.1:6379/15, not a DB the tests flush:
+a flush mid-run is a Redis that lost its counts; keys under a run's own prefix); starts its
+own sandbox unless --sandbox-url is given.
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def run(
 ) -> Report:
     """Run the bench and return its figures (the test suite runs it too)."""
     s = settings or Settings()
-    redis_url = redis_url or os.environ.get("REDIS_URL_BENCH", "redis://127.0.0.1:6379/12")
+    redis_url = redis_url or os.environ.get("REDIS_URL_BENCH", "redis://127.0.0.1:6379/15")
     running = None
     if sandbox_url is None:
         from xerosync.sandbox.server import start_in_thread
@@ -244,7 +245,7 @@ def routine_share(report: Report) -> int:
 def print_report(report: Report) -> None:
     s, t, lim = report.settings, report.tally, report.limits
     reserve = lim.reserved(report.learned.limit)
-    print("xerosync day budget bench (a Starter-tier day, scaled)")
+    print(f"xerosync day budget bench (a Starter-tier day of {s.tier_day} calls)")
     print(
         f"  settings: sandbox day limit {s.tier_day} (the tier's); configured {s.configured_day};"
         f" known tiers {lim.known_day_limits}; minute {s.minute_limit} per {s.minute_seconds:g}s;"
