@@ -10,9 +10,9 @@ budget, as xerosync's clients do. `bench.day_budget` runs a Starter-tier day.
     .venv/bin/python -m bench.budget                      # 2 x 4, 6 windows of 3 s
     .venv/bin/python -m bench.budget --minute-seconds 6 --windows 10
 
-Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/12); starts its own sandbox unless
---sandbox-url is given. Windows are segmented the sandbox's way (a window opens with the first
-call after the previous one closed), from the sandbox's request log.
+Needs Redis (REDIS_URL_BENCH, default redis://127.0.0.1:6379/15, a DB no test flushes); starts
+its own sandbox unless --sandbox-url is given. Windows are segmented the sandbox's way (a window
+opens with the first call after the previous one closed), from the sandbox's request log.
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def run(
 ) -> Report:
     """Run the bench and return its figures (the test suite runs a short version)."""
     s = settings or Settings()
-    redis_url = redis_url or os.environ.get("REDIS_URL_BENCH", "redis://127.0.0.1:6379/12")
+    redis_url = redis_url or os.environ.get("REDIS_URL_BENCH", "redis://127.0.0.1:6379/15")
     running = None
     if sandbox_url is None:
         from xerosync.sandbox.server import start_in_thread
