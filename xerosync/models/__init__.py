@@ -24,6 +24,7 @@ from xerosync.models.sync import (
     SyncConflict,
     SyncCursor,
     SyncRun,
+    VanishedLink,
     XeroLink,
     XeroWrite,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "SyncConflict",
     "SyncCursor",
     "SyncRun",
+    "VanishedLink",
     "UTCDateTime",
     "XeroLink",
     "XeroWrite",

@@ -216,3 +216,23 @@ class ContactMerge(Base):
     """Set when the survivor is another CRM customer's contact (the customer's link is then
     MERGED and its orders invoice the survivor); None when the customer now links it itself."""
     detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VanishedLink(Base):
+    """A link whose Xero record no longer exists (an organisation restored or reset, a
+    sandbox restarted over a kept database), found when Xero offered another record with the
+    same identity, and what was done: the CRM row relinked to it instead of a duplicate."""
+
+    __tablename__ = "vanished_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    local_id: Mapped[int] = mapped_column(Integer)
+    vanished_xero_id: Mapped[str] = mapped_column(String(36))
+    relinked_xero_id: Mapped[str | None] = mapped_column(String(36))
+    matched_by: Mapped[str] = mapped_column(String(20))
+    """"number" (our ContactNumber), "email", "name" or "code" (items)."""
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -55,7 +55,7 @@ from xerosync.models import (
     XeroLink,
     utcnow,
 )
-from xerosync.sync import outbox
+from xerosync.sync import outbox, vanished
 from xerosync.sync.context import OrgContext
 from xerosync.xero.schemas import load_many
 from xerosync.xero.spend import spending_as
@@ -350,6 +350,7 @@ def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Coun
         ),
     )
     created: list[tuple[Customer, str, datetime | None]] = []
+    unclaimed: list[dict[str, Any]] = []
     for contact in contacts:
         xero_id = str(contact["ContactID"])
         fields = customer_fields(contact)
@@ -371,10 +372,12 @@ def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Coun
             _keep_crm_version(link, updated)
             counts["linked"] += 1
         else:
-            customer = Customer(connection_id=ctx.connection.id, **fields)
-            ctx.session.add(customer)
-            created.append((customer, xero_id, updated))
-            counts["created"] += 1
+            unclaimed.append(contact)
+    for contact in _relink_vanished(ctx, unclaimed, counts):
+        customer = Customer(connection_id=ctx.connection.id, **customer_fields(contact))
+        ctx.session.add(customer)
+        created.append((customer, str(contact["ContactID"]), contact.get("UpdatedDateUTC")))
+        counts["created"] += 1
     if created:
         ctx.session.flush()  # one flush gives every new customer its id
         new_links = outbox.links_for(
@@ -384,6 +387,30 @@ def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Coun
             outbox.mark_in_sync(
                 new_links[customer.id], xero_id, outbox.desired_fingerprint(customer), updated
             )
+
+
+def _relink_vanished(
+    ctx: OrgContext, contacts: list[dict[str, Any]], counts: Counts
+) -> list[dict[str, Any]]:
+    """Of contacts nobody in the CRM claimed, relink those that are a linked customer whose
+    own contact Xero no longer has (`vanished`); return the rest, which are new."""
+    twins = vanished.LinkedTwins(ctx, contacts, _own_number)
+    found = [(contact, twins.take(contact)) for contact in contacts]
+    candidates = [twin for _, twin in found if twin is not None]
+    gone = (
+        vanished.missing_from_xero(ctx, "Contacts", (str(t.link.xero_id) for t in candidates))
+        if candidates
+        else set()
+    )
+    new = []
+    for contact, twin in found:
+        if twin is not None and str(twin.link.xero_id) in gone:
+            vanished.relink(ctx, twin)
+            _keep_crm_version(twin.link, contact.get("UpdatedDateUTC"))
+            counts["relinked"] = counts.get("relinked", 0) + 1
+        else:
+            new.append(contact)
+    return new
 
 
 def _keep_crm_version(link: XeroLink, updated: datetime | None) -> None:
@@ -425,6 +452,10 @@ def apply_items(ctx: OrgContext, items: list[dict[str, Any]], counts: Counts) ->
         else:  # the CRM's product of the same code is this item
             _set(product, fields)
             counts["linked"] += 1
+            previous = outbox.get_link(ctx.session, ctx.connection.id, LinkKind.ITEM, product.id)
+            if previous is not None and previous.xero_id and previous.xero_id != xero_id:
+                vanished.record_item_relink(ctx, product.id, str(previous.xero_id), xero_id)
+                counts["relinked"] = counts.get("relinked", 0) + 1
         linked_now.append((product, xero_id, updated))
     if linked_now:
         ctx.session.flush()
