@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,7 +175,14 @@ def test_a_real_worker_sends_sentry_no_secret_and_no_event_for_a_rejected_record
         eventually(rejected, timeout=60)
     except AssertionError:
         raise AssertionError(log_path.read_text(errors="replace")[-4000:]) from None
-    # One worker process, one task at a time: the crash runs after the rejection ended.
+    # One worker process, one task at a time, in this order: an outage past the retry
+    # horizon (deferred: an operator should know), then a crash with settings in its locals.
+    with env.session() as session:
+        waiting = Customer(connection_id=env.connection_id, name="Long Outage")
+        session.add(waiting)
+        session.commit()
+    env.sandbox.control.add_fault("error", count=5, status=503, path="/api.xro/2.0/Contacts")
+    push_contact.delay(waiting.id, first_tried_at=time.time() - 7200)
     push_pending.delay(987654)  # no such connection: LookupError, settings in frame locals
 
     def crash_reported() -> str:
@@ -208,6 +216,8 @@ def test_a_real_worker_sends_sentry_no_secret_and_no_event_for_a_rejected_record
     # The DSN's key authenticates the envelope (its header and X-Sentry-Auth); no event
     # carries it.
     assert DSN_KEY not in json.dumps(events)
+    deferred = [e for e in events if f"customer #{waiting.id} deferred" in json.dumps(e)]
+    assert deferred and deferred[0]["level"] == "error", "an outage past the horizon is reported"
     # A record Xero refused for its data is no Sentry event.
     assert "RecordRejected" not in text
     assert "Email address must be valid" not in text
