@@ -337,9 +337,7 @@ def token_form(sandbox: Sandbox, scope: str | None) -> requests.Response:
     )
 
 
-def test_a_custom_connection_gets_its_configured_scopes(
-    sandbox: Sandbox, monkeypatch: Any
-) -> None:
+def test_a_custom_connection_gets_its_configured_scopes(sandbox: Sandbox, monkeypatch: Any) -> None:
     """The SDK's client_credentials asks for no scope: it gets what the connection was set up
     with (`custom_connection_scopes`)."""
     monkeypatch.setattr(TokenApi, "client_credentials_token_url", sandbox.url + "/connect/token")

@@ -93,7 +93,8 @@ def test_sdk_contacts_paging_draft_invoice_and_429(sdk: AccountingApi, sandbox: 
     # honours Retry-After by sleeping and retrying up to 3 times first; POST is not retried.)
     sandbox.control.config(minute_limit=1, minute_seconds=60)
     with pytest.raises(RateLimitException) as info:
-        sdk.update_or_create_contacts(tenant, contacts=Contacts(contacts=[
-            Contact(name="Too Many")]))
+        sdk.update_or_create_contacts(
+            tenant, contacts=Contacts(contacts=[Contact(name="Too Many")])
+        )
     assert info.value.rate_limit == "minute"
     assert int(info.value.headers["Retry-After"]) >= 1

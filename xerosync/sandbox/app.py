@@ -148,7 +148,7 @@ class SandboxApp:
         path = request.path
         lowered = path.lower()
         if lowered.startswith(API_PREFIX.lower() + "/"):
-            return self.accounting(request, lowered[len(API_PREFIX):], entry)
+            return self.accounting(request, lowered[len(API_PREFIX) :], entry)
         if lowered == "/identity/connect/authorize" and request.method == "GET":
             return self.authorize(request)
         if lowered == "/connect/token" and request.method == "POST":
@@ -167,8 +167,11 @@ class SandboxApp:
         args = request.args
         redirect_uri = args.get("redirect_uri", "")
         if args.get("response_type") != "code" or not redirect_uri:
-            return Response("invalid_request: response_type=code and redirect_uri are required",
-                            400, mimetype="text/plain")
+            return Response(
+                "invalid_request: response_type=code and redirect_uri are required",
+                400,
+                mimetype="text/plain",
+            )
         with state.lock:
             try:
                 state.identity.check_client(state.config, args.get("client_id", ""), None)
@@ -176,18 +179,28 @@ class SandboxApp:
                 return Response("unauthorized_client", 400, mimetype="text/plain")
             try:
                 code = state.identity.authorize(
-                    args.get("client_id", ""), redirect_uri, args.get("scope", ""),
-                    list(state.tenants), state.clock.now(), state.config,
+                    args.get("client_id", ""),
+                    redirect_uri,
+                    args.get("scope", ""),
+                    list(state.tenants),
+                    state.clock.now(),
+                    state.config,
                     code_challenge=args.get("code_challenge"),
                 )
             except ScopeRefused as refused:
                 # Xero's own answer is unconfirmed; the sandbox's is RFC 6749 §4.1.2.1.
-                return _redirect(redirect_uri, [
-                    ("error", "invalid_scope"), ("error_description", refused.description),
-                ], args.get("state"))
+                return _redirect(
+                    redirect_uri,
+                    [
+                        ("error", "invalid_scope"),
+                        ("error_description", refused.description),
+                    ],
+                    args.get("state"),
+                )
             state.dirty = True
-        return _redirect(redirect_uri, [("code", code)], args.get("state"),
-                         scope=args.get("scope", ""))
+        return _redirect(
+            redirect_uri, [("code", code)], args.get("state"), scope=args.get("scope", "")
+        )
 
     def token(self, request: Request, entry: dict[str, Any]) -> Response:
         state = self.state
@@ -195,33 +208,47 @@ class SandboxApp:
         grant_type = form.get("grant_type", "")
         entry["grant_type"] = grant_type
         basic = parse_basic(request.headers.get("Authorization", ""))
-        client_id, secret = basic if basic else (form.get("client_id", ""),
-                                                 form.get("client_secret"))
+        client_id, secret = (
+            basic if basic else (form.get("client_id", ""), form.get("client_secret"))
+        )
         now = state.clock.now()
         with state.lock:
             state.identity.check_client(state.config, client_id, secret)
             state.dirty = True
             if grant_type == "authorization_code":
                 body = state.identity.exchange_code(
-                    form.get("code", ""), form.get("redirect_uri", ""), client_id,
-                    form.get("code_verifier"), bool(secret), now, state.config)
+                    form.get("code", ""),
+                    form.get("redirect_uri", ""),
+                    client_id,
+                    form.get("code_verifier"),
+                    bool(secret),
+                    now,
+                    state.config,
+                )
             elif grant_type == "refresh_token":
-                body = state.identity.refresh(form.get("refresh_token", ""), client_id, now,
-                                              state.config)
+                body = state.identity.refresh(
+                    form.get("refresh_token", ""), client_id, now, state.config
+                )
             elif grant_type == "client_credentials":
                 if not secret:
                     raise errors.oauth_error("invalid_client")
                 tenant_id = next(iter(state.tenants))
                 try:
                     body = state.identity.client_credentials(
-                        client_id, tenant_id, form.get("scope", ""), now, state.config)
+                        client_id, tenant_id, form.get("scope", ""), now, state.config
+                    )
                 except ScopeRefused as refused:
                     raise errors.oauth_error(
-                        "invalid_scope", description=refused.description) from None
+                        "invalid_scope", description=refused.description
+                    ) from None
             else:
                 raise errors.oauth_error("unsupported_grant_type")
-        return Response(to_json(body), 200, mimetype="application/json",
-                        headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return Response(
+            to_json(body),
+            200,
+            mimetype="application/json",
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
 
     def revocation(self, request: Request) -> Response:
         with self.state.lock:
@@ -232,8 +259,9 @@ class SandboxApp:
     def connections(self, request: Request) -> Response:
         state = self.state
         with state.lock:
-            grant = state.identity.authenticate(request.headers.get("Authorization", ""),
-                                                state.clock.now())
+            grant = state.identity.authenticate(
+                request.headers.get("Authorization", ""), state.clock.now()
+            )
             wanted = request.args.get("authEventId")
             rows = []
             if not wanted or wanted == grant.auth_event_id:
@@ -242,22 +270,25 @@ class SandboxApp:
                     if tenant is None:
                         continue
                     when = connection_time(grant.connected_at.get(tenant_id, tenant.created_at))
-                    rows.append({
-                        "id": grant.connection_ids[tenant_id],
-                        "authEventId": grant.auth_event_id,
-                        "tenantId": tenant_id,
-                        "tenantType": "ORGANISATION",
-                        "tenantName": tenant.name,
-                        "createdDateUtc": when,
-                        "updatedDateUtc": when,
-                    })
+                    rows.append(
+                        {
+                            "id": grant.connection_ids[tenant_id],
+                            "authEventId": grant.auth_event_id,
+                            "tenantId": tenant_id,
+                            "tenantType": "ORGANISATION",
+                            "tenantName": tenant.name,
+                            "createdDateUtc": when,
+                            "updatedDateUtc": when,
+                        }
+                    )
         return Response(to_json(rows), 200, mimetype="application/json")
 
     def disconnect(self, request: Request, connection_id: str) -> Response:
         state = self.state
         with state.lock:
-            grant = state.identity.authenticate(request.headers.get("Authorization", ""),
-                                                state.clock.now())
+            grant = state.identity.authenticate(
+                request.headers.get("Authorization", ""), state.clock.now()
+            )
             if not state.identity.disconnect(grant, connection_id.lower()):
                 return Response("", 404)
             state.dirty = True
@@ -290,8 +321,9 @@ class SandboxApp:
             response.headers[key] = value
         return response
 
-    def _accounting_call(self, request: Request, subpath: str, entry: dict[str, Any],
-                         grant: Grant, tenant_id: str) -> Response:
+    def _accounting_call(
+        self, request: Request, subpath: str, entry: dict[str, Any], grant: Grant, tenant_id: str
+    ) -> Response:
         state = self.state
         key = request.headers.get("Idempotency-Key")
         use_key = bool(key) and request.method in ("PUT", "POST")
@@ -300,17 +332,20 @@ class SandboxApp:
             raise RequestEntityTooLarge()  # a chunked body: its length shows only now
         if use_key and key is not None and len(key) > MAX_KEY_LENGTH:
             raise errors.validation(
-                f"The Idempotency-Key must be no more than {MAX_KEY_LENGTH} characters long.")
+                f"The Idempotency-Key must be no more than {MAX_KEY_LENGTH} characters long."
+            )
         with state.lock:
             now = state.clock.now()
             if use_key and key is not None:
-                print_ = fingerprint(request.method, request.path.lower(),
-                                     request.query_string.decode(), raw_body)
+                print_ = fingerprint(
+                    request.method, request.path.lower(), request.query_string.decode(), raw_body
+                )
                 stored = state.idempotency.lookup(grant.client_id, key, now)
                 if stored is not None:
                     if stored.fingerprint != print_:
                         raise errors.validation(
-                            f"The Idempotency-Key {key} is used with a different request.")
+                            f"The Idempotency-Key {key} is used with a different request."
+                        )
                     entry["replayed"] = True
                     return Response(stored.body, stored.status, headers=stored.headers)
             try:
@@ -320,14 +355,29 @@ class SandboxApp:
             if request.method != "GET":
                 state.dirty = True
             if use_key and key is not None and response.status_code < 500:
-                state.idempotency.remember(grant.client_id, key, Stored(
-                    print_, now + state.config.idempotency_seconds, response.status_code,
-                    {"Content-Type": response.headers.get("Content-Type", "")},
-                    response.get_data()), now)
+                state.idempotency.remember(
+                    grant.client_id,
+                    key,
+                    Stored(
+                        print_,
+                        now + state.config.idempotency_seconds,
+                        response.status_code,
+                        {"Content-Type": response.headers.get("Content-Type", "")},
+                        response.get_data(),
+                    ),
+                    now,
+                )
             return response
 
-    def _dispatch(self, request: Request, subpath: str, grant: Grant, tenant_id: str,
-                  raw_body: bytes, now: float) -> Response:
+    def _dispatch(
+        self,
+        request: Request,
+        subpath: str,
+        grant: Grant,
+        tenant_id: str,
+        raw_body: bytes,
+        now: float,
+    ) -> Response:
         adapter = API_RULES.bind("sandbox", "/")
         try:
             endpoint, values = adapter.match(subpath, method=request.method)
@@ -345,9 +395,16 @@ class SandboxApp:
                 raise errors.validation(
                     "The request body is not valid JSON. (The sandbox accepts JSON bodies only.)"
                 ) from None
-        ctx = Ctx(tenant=self.state.tenants[tenant_id], client_id=grant.client_id, now=now,
-                  config=self.state.config, args=request.args, headers=dict(request.headers),
-                  body=body, method=request.method)
+        ctx = Ctx(
+            tenant=self.state.tenants[tenant_id],
+            client_id=grant.client_id,
+            now=now,
+            config=self.state.config,
+            args=request.args,
+            headers=dict(request.headers),
+            body=body,
+            method=request.method,
+        )
         status, payload = self._handler(endpoint, request.method)(ctx, **values)
         if payload is None:
             return Response(b"", status)
@@ -369,37 +426,45 @@ class SandboxApp:
             ("contacts", "POST"): lambda ctx: contacts.write_contacts(ctx, create_only=False),
             ("contact", "GET"): contacts.get_contact,
             ("contact", "POST"): lambda ctx, key: contacts.write_contacts(
-                ctx, create_only=False, path_id=key),
+                ctx, create_only=False, path_id=key
+            ),
             ("items", "GET"): items.list_items,
             ("items", "PUT"): lambda ctx: items.write_items(ctx, create_only=True),
             ("items", "POST"): lambda ctx: items.write_items(ctx, create_only=False),
             ("item", "GET"): items.get_item,
             ("item", "POST"): lambda ctx, key: items.write_items(
-                ctx, create_only=False, path_id=key),
+                ctx, create_only=False, path_id=key
+            ),
             ("item", "DELETE"): items.delete_item,
             ("invoices", "GET"): lambda ctx: documents.list_documents(ctx, inv),
             ("invoices", "PUT"): lambda ctx: documents.write_documents(ctx, inv, create_only=True),
             ("invoices", "POST"): lambda ctx: documents.write_documents(
-                ctx, inv, create_only=False),
+                ctx, inv, create_only=False
+            ),
             ("invoice", "GET"): lambda ctx, key: documents.get_document(ctx, inv, key),
             ("invoice", "POST"): lambda ctx, key: documents.write_documents(
-                ctx, inv, create_only=False, path_id=key),
+                ctx, inv, create_only=False, path_id=key
+            ),
             ("creditnotes", "GET"): lambda ctx: documents.list_documents(ctx, cn),
             ("creditnotes", "PUT"): lambda ctx: documents.write_documents(
-                ctx, cn, create_only=True),
+                ctx, cn, create_only=True
+            ),
             ("creditnotes", "POST"): lambda ctx: documents.write_documents(
-                ctx, cn, create_only=False),
+                ctx, cn, create_only=False
+            ),
             ("creditnote", "GET"): lambda ctx, key: documents.get_document(ctx, cn, key),
             ("creditnote", "POST"): lambda ctx, key: documents.write_documents(
-                ctx, cn, create_only=False, path_id=key),
+                ctx, cn, create_only=False, path_id=key
+            ),
             ("organisation", "GET"): settings.organisation,
         }
         del create
         return table[(endpoint, method)]
 
     # -- responses --------------------------------------------------------------------------
-    def ok_response(self, status: int, payload: dict[str, Any], request: Request,
-                    now: float) -> Response:
+    def ok_response(
+        self, status: int, payload: dict[str, Any], request: Request, now: float
+    ) -> Response:
         if status >= 400:
             return self._render(status, payload, request, error=True)
         return self._render(status, envelope(payload, int(now * 1000)), request)
@@ -420,14 +485,23 @@ class SandboxApp:
         accept = request.headers.get("Accept", "")
         headers = {"Xero-Correlation-Id": str(uuid.uuid4())}
         if "application/json" in accept.lower():
-            return Response(to_json(body), status, headers=headers,
-                            content_type="application/json; charset=utf-8")
-        return Response(to_xml(body, error=error), status, headers=headers,
-                        content_type="text/xml; charset=utf-8")
+            return Response(
+                to_json(body),
+                status,
+                headers=headers,
+                content_type="application/json; charset=utf-8",
+            )
+        return Response(
+            to_xml(body, error=error),
+            status,
+            headers=headers,
+            content_type="text/xml; charset=utf-8",
+        )
 
 
-def _redirect(redirect_uri: str, params: list[tuple[str, str]], state: str | None,
-              scope: str | None = None) -> Response:
+def _redirect(
+    redirect_uri: str, params: list[tuple[str, str]], state: str | None, scope: str | None = None
+) -> Response:
     """302 to the client's redirect URI with `params`, then `state`, then `scope` added."""
     parts = urlsplit(redirect_uri)
     query = [*parse_qsl(parts.query), *params]
@@ -460,9 +534,16 @@ def _fault_response(fault: Fault, request: Request) -> Response:
     if status == 403:
         return Response(to_json(errors.forbidden().body), 403, mimetype="application/json")
     if status == 429:
-        return Response(b"", 429, mimetype="text/plain", headers={
-            "X-Rate-Limit-Problem": "minute", "Retry-After": str(max(1, int(fault.seconds))),
-            "X-MinLimit-Remaining": "0"})
+        return Response(
+            b"",
+            429,
+            mimetype="text/plain",
+            headers={
+                "X-Rate-Limit-Problem": "minute",
+                "Retry-After": str(max(1, int(fault.seconds))),
+                "X-MinLimit-Remaining": "0",
+            },
+        )
     if request.path.lower().startswith("/connect/"):
         return Response(to_json({"error": "server_error"}), status, mimetype="application/json")
     texts = {
@@ -496,16 +577,18 @@ def _too_large(limit: int, length: int | None) -> Response:
     oversize request is unconfirmed. The connection is closed after it."""
     size = f"{length:,} bytes" if length is not None else "over the limit"
     body = errors.problem(
-        413, "Request Entity Too Large",
-        f"The request body is {size}; the limit is {limit:,} bytes.")
-    return Response(to_json(body), 413, mimetype="application/json",
-                    headers={"Connection": "close"})
+        413,
+        "Request Entity Too Large",
+        f"The request body is {size}; the limit is {limit:,} bytes.",
+    )
+    return Response(
+        to_json(body), 413, mimetype="application/json", headers={"Connection": "close"}
+    )
 
 
 def _unhandled(exc: Exception) -> Response:
     """A sandbox bug answered as Xero answers its own (a 500), with a JSON body."""
-    body = errors.problem(500, "An unhandled error has occurred",
-                          f"{type(exc).__name__}: {exc}")
+    body = errors.problem(500, "An unhandled error has occurred", f"{type(exc).__name__}: {exc}")
     return Response(to_json(body), 500, mimetype="application/json")
 
 

@@ -36,8 +36,9 @@ def generate(tenant: Tenant, now: float, counts: dict[str, Any]) -> dict[str, in
     if wanted.get("Invoices"):
         made["Invoices"] = _documents(tenant, wanted["Invoices"], clock, rng, day, invoice=True)
     if wanted.get("CreditNotes"):
-        made["CreditNotes"] = _documents(tenant, wanted["CreditNotes"], clock, rng, day,
-                                         invoice=False)
+        made["CreditNotes"] = _documents(
+            tenant, wanted["CreditNotes"], clock, rng, day, invoice=False
+        )
     return made
 
 
@@ -64,14 +65,19 @@ def _contacts(tenant: Tenant, n: int, stamp: _Stamper) -> int:
     for i in range(n):
         number = start + i + 1
         record: Record = {
-            "ContactID": str(uuid.uuid4()), "ContactStatus": "ACTIVE",
+            "ContactID": str(uuid.uuid4()),
+            "ContactStatus": "ACTIVE",
             "Name": f"Bulk Customer {number:06d}",
             "ContactNumber": f"BULK-{number:06d}",
             "EmailAddress": f"customer{number}@bulk.example",
             "Addresses": [{"AddressType": "POBOX"}, {"AddressType": "STREET"}],
             "Phones": [{"PhoneType": t} for t in ("DEFAULT", "DDI", "MOBILE", "FAX")],
-            "ContactGroups": [], "ContactPersons": [], "IsSupplier": False,
-            "IsCustomer": True, "HasAttachments": False, "DefaultCurrency": "AUD",
+            "ContactGroups": [],
+            "ContactPersons": [],
+            "IsSupplier": False,
+            "IsCustomer": True,
+            "HasAttachments": False,
+            "DefaultCurrency": "AUD",
         }
         stamp(record)
         contacts.store(tenant, record, None)
@@ -83,11 +89,18 @@ def _items(tenant: Tenant, n: int, stamp: _Stamper) -> int:
     for i in range(n):
         number = start + i + 1
         record: Record = {
-            "ItemID": str(uuid.uuid4()), "Code": f"BULK-{number:06d}",
-            "Name": f"Bulk product {number}", "Description": f"Bulk product {number}",
-            "IsSold": True, "IsPurchased": True, "IsTrackedAsInventory": False,
-            "SalesDetails": {"UnitPrice": float(10 + number % 90), "AccountCode": "200",
-                             "TaxType": "OUTPUT"},
+            "ItemID": str(uuid.uuid4()),
+            "Code": f"BULK-{number:06d}",
+            "Name": f"Bulk product {number}",
+            "Description": f"Bulk product {number}",
+            "IsSold": True,
+            "IsPurchased": True,
+            "IsTrackedAsInventory": False,
+            "SalesDetails": {
+                "UnitPrice": float(10 + number % 90),
+                "AccountCode": "200",
+                "TaxType": "OUTPUT",
+            },
             "PurchaseDetails": {"UnitPrice": 5.0, "AccountCode": "300", "TaxType": "INPUT"},
             "_used": False,
         }
@@ -96,10 +109,10 @@ def _items(tenant: Tenant, n: int, stamp: _Stamper) -> int:
     return n
 
 
-def _documents(tenant: Tenant, n: int, stamp: _Stamper, rng: random.Random, day: str, *,
-               invoice: bool) -> int:
-    contact_ids = [c["ContactID"] for c in tenant["Contacts"]
-                   if c.get("ContactStatus") == "ACTIVE"]
+def _documents(
+    tenant: Tenant, n: int, stamp: _Stamper, rng: random.Random, day: str, *, invoice: bool
+) -> int:
+    contact_ids = [c["ContactID"] for c in tenant["Contacts"] if c.get("ContactStatus") == "ACTIVE"]
     if not contact_ids:
         raise ValueError("bulk documents need at least one active contact")
     collection = tenant["Invoices" if invoice else "CreditNotes"]
@@ -126,34 +139,60 @@ def _documents(tenant: Tenant, n: int, stamp: _Stamper, rng: random.Random, day:
             line_tax = round(amount * 0.1, 2)
             sub += amount
             tax += line_tax
-            lines.append({
-                "LineItemID": str(uuid.uuid4()), "Description": f"Line {k + 1}",
-                "Quantity": qty, "UnitAmount": unit,
-                "AccountCode": "200" if sales else "300",
-                "TaxType": "OUTPUT" if sales else "INPUT",
-                "TaxAmount": line_tax, "LineAmount": amount, "Tracking": [],
-            })
+            lines.append(
+                {
+                    "LineItemID": str(uuid.uuid4()),
+                    "Description": f"Line {k + 1}",
+                    "Quantity": qty,
+                    "UnitAmount": unit,
+                    "AccountCode": "200" if sales else "300",
+                    "TaxType": "OUTPUT" if sales else "INPUT",
+                    "TaxAmount": line_tax,
+                    "LineAmount": amount,
+                    "Tracking": [],
+                }
+            )
         total = round(sub + tax, 2)
         paid = total if status == "PAID" else 0.0
         record: Record = {
-            id_field: str(uuid.uuid4()), "Type": doc_type, "Status": status,
-            "LineAmountTypes": "Exclusive", "LineItems": lines, "HasAttachments": False,
-            "HasErrors": False, "SentToContact": False, "Payments": [],
-            "CurrencyCode": "AUD", "CurrencyRate": 1.0,
-            "SubTotal": round(sub, 2), "TotalTax": round(tax, 2), "Total": total,
-            "AmountPaid": paid, "AmountCredited": 0.0,
-            "_contact_id": rng.choice(contact_ids), "_date": doc_date,
-            "_created_by": "xero-web-ui", "_has_utc_string": True,
+            id_field: str(uuid.uuid4()),
+            "Type": doc_type,
+            "Status": status,
+            "LineAmountTypes": "Exclusive",
+            "LineItems": lines,
+            "HasAttachments": False,
+            "HasErrors": False,
+            "SentToContact": False,
+            "Payments": [],
+            "CurrencyCode": "AUD",
+            "CurrencyRate": 1.0,
+            "SubTotal": round(sub, 2),
+            "TotalTax": round(tax, 2),
+            "Total": total,
+            "AmountPaid": paid,
+            "AmountCredited": 0.0,
+            "_contact_id": rng.choice(contact_ids),
+            "_date": doc_date,
+            "_created_by": "xero-web-ui",
+            "_has_utc_string": True,
             **date_fields(doc_date, "Date"),
         }
         if theme:
             record["BrandingThemeID"] = theme
         if invoice:
             due = add_days(doc_date, 30)
-            record.update({"_due": due, **date_fields(due, "DueDate"),
-                           "AmountDue": round(total - paid, 2), "TotalDiscount": 0.0,
-                           "IsDiscounted": False, "Prepayments": [], "Overpayments": [],
-                           "CreditNotes": []})
+            record.update(
+                {
+                    "_due": due,
+                    **date_fields(due, "DueDate"),
+                    "AmountDue": round(total - paid, 2),
+                    "TotalDiscount": 0.0,
+                    "IsDiscounted": False,
+                    "Prepayments": [],
+                    "Overpayments": [],
+                    "CreditNotes": [],
+                }
+            )
         else:
             record.update({"RemainingCredit": round(total - paid, 2), "Allocations": []})
         if sales:

@@ -20,20 +20,40 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", default=None, help="bind address (default: SANDBOX_HOST)")
     parser.add_argument("--port", type=int, default=None, help="port (default: SANDBOX_PORT)")
-    parser.add_argument("--state", default=None, metavar="FILE",
-                        help="keep data in FILE across restarts (default: SANDBOX_STATE_FILE)")
-    parser.add_argument("--app-created", default=None, metavar="DATE", type=_iso_date,
-                        help="when the Xero app was created (ISO date; default 2026-03-02: a "
-                             "new app, refused the deprecated broad scopes)")
-    parser.add_argument("--legacy-app", action="store_true",
-                        help="an app created before 2 March 2026: accounting.transactions "
-                             "and the other broad scopes are still granted")
-    parser.add_argument("--tier", default=None, choices=sorted(TIER_DAY_LIMITS),
-                        help="Xero developer tier whose limits to apply (starter: 1,000 calls "
-                             "a day per connection; the others 5,000)")
-    parser.add_argument("--webhook-url", default=None, metavar="URL",
-                        help="send Xero's webhooks for the sandbox's changes to URL, signed "
-                             "with the sandbox's key (default: SANDBOX_WEBHOOK_URL; none)")
+    parser.add_argument(
+        "--state",
+        default=None,
+        metavar="FILE",
+        help="keep data in FILE across restarts (default: SANDBOX_STATE_FILE)",
+    )
+    parser.add_argument(
+        "--app-created",
+        default=None,
+        metavar="DATE",
+        type=_iso_date,
+        help="when the Xero app was created (ISO date; default 2026-03-02: a "
+        "new app, refused the deprecated broad scopes)",
+    )
+    parser.add_argument(
+        "--legacy-app",
+        action="store_true",
+        help="an app created before 2 March 2026: accounting.transactions "
+        "and the other broad scopes are still granted",
+    )
+    parser.add_argument(
+        "--tier",
+        default=None,
+        choices=sorted(TIER_DAY_LIMITS),
+        help="Xero developer tier whose limits to apply (starter: 1,000 calls "
+        "a day per connection; the others 5,000)",
+    )
+    parser.add_argument(
+        "--webhook-url",
+        default=None,
+        metavar="URL",
+        help="send Xero's webhooks for the sandbox's changes to URL, signed "
+        "with the sandbox's key (default: SANDBOX_WEBHOOK_URL; none)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -55,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     state = args.state or settings.SANDBOX_STATE_FILE
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(message)s")
     print(f"Xero sandbox on http://{host}:{port}  ({DEMO_TENANT_NAME}: {DEMO_TENANT_ID})")
-    print(f"  accounting: http://{host}:{port}/api.xro/2.0   control: http://{host}:{port}/_sandbox/")
+    print(
+        f"  accounting: http://{host}:{port}/api.xro/2.0   control: http://{host}:{port}/_sandbox/"
+    )
     if state:
         print(f"  state file: {state}")
     config: dict[str, Any] = {}

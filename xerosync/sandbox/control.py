@@ -11,8 +11,10 @@ import requests
 
 from xerosync.sandbox import DEMO_TENANT_ID
 
-DEFAULT_SCOPES = ("openid profile email offline_access accounting.contacts "
-                  "accounting.settings accounting.invoices")
+DEFAULT_SCOPES = (
+    "openid profile email offline_access accounting.contacts "
+    "accounting.settings accounting.invoices"
+)
 
 
 @dataclass
@@ -30,15 +32,17 @@ class Tokens:
 class SandboxControl:
     """Thin wrapper over the control endpoints; raises on any non-2xx answer."""
 
-    def __init__(self, url: str, session: requests.Session | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, session: requests.Session | None = None, timeout: float = 30.0
+    ) -> None:
         self.url = url.rstrip("/")
         self.session = session or requests.Session()
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.session.request(method, f"{self.url}/_sandbox{path}", json=body,
-                                        timeout=self.timeout)
+        response = self.session.request(
+            method, f"{self.url}/_sandbox{path}", json=body, timeout=self.timeout
+        )
         if response.status_code >= 400:
             raise RuntimeError(f"sandbox {method} {path}: {response.status_code} {response.text}")
         return response.json()
@@ -59,19 +63,36 @@ class SandboxControl:
         return int(self._call("POST", "/tokens/expire")["expired"])
 
     # faults
-    def add_fault(self, kind: str, count: int = 1, *, method: str | None = None,
-                  path: str | None = None, status: int | None = None,
-                  seconds: float | None = None) -> list[dict[str, Any]]:
+    def add_fault(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        seconds: float | None = None,
+    ) -> list[dict[str, Any]]:
         body: dict[str, Any] = {"kind": kind, "count": count}
-        for key, value in (("method", method), ("path", path), ("status", status),
-                           ("seconds", seconds)):
+        for key, value in (
+            ("method", method),
+            ("path", path),
+            ("status", status),
+            ("seconds", seconds),
+        ):
             if value is not None:
                 body[key] = value
         return list(self._call("POST", "/faults", body)["Faults"])
 
-    def outage(self, seconds: float, *, status: int = 503, kind: str = "error",
-               method: str | None = None, path: str | None = "/api.xro/2.0"
-               ) -> list[dict[str, Any]]:
+    def outage(
+        self,
+        seconds: float,
+        *,
+        status: int = 503,
+        kind: str = "error",
+        method: str | None = None,
+        path: str | None = "/api.xro/2.0",
+    ) -> list[dict[str, Any]]:
         """Every matching request fails (`kind`, `status`) for the next `seconds` (wall time);
         by default every accounting call answers 503. `clear_faults()` ends it early."""
         body: dict[str, Any] = {"kind": kind, "status": status, "for_seconds": seconds}
@@ -87,8 +108,9 @@ class SandboxControl:
         self._call("DELETE", "/faults")
 
     # request log
-    def requests(self, *, path: str | None = None, method: str | None = None
-                 ) -> list[dict[str, Any]]:
+    def requests(
+        self, *, path: str | None = None, method: str | None = None
+    ) -> list[dict[str, Any]]:
         rows = list(self._call("GET", "/requests")["Requests"])
         if path is not None:
             rows = [r for r in rows if r["path"].lower().startswith(path.lower())]
@@ -126,8 +148,7 @@ class SandboxControl:
     def tenants(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/tenants")["Tenants"])
 
-    def add_tenant(self, name: str, *, seed: str = "empty",
-                   tenant_id: str | None = None) -> str:
+    def add_tenant(self, name: str, *, seed: str = "empty", tenant_id: str | None = None) -> str:
         body: dict[str, Any] = {"name": name, "seed": seed}
         if tenant_id:
             body["tenant_id"] = tenant_id
@@ -138,50 +159,82 @@ class SandboxControl:
         """Every stored record of a collection (archived, ACCPAY and all)."""
         return list(self._call("GET", f"/tenants/{tenant_id}/{collection}")[collection])
 
-    def record(self, collection: str, record_id: str,
-               tenant_id: str = DEMO_TENANT_ID) -> dict[str, Any]:
+    def record(
+        self, collection: str, record_id: str, tenant_id: str = DEMO_TENANT_ID
+    ) -> dict[str, Any]:
         return dict(self._call("GET", f"/tenants/{tenant_id}/{collection}/{record_id}"))
 
-    def edit(self, collection: str, record_id: str, fields: dict[str, Any],
-             tenant_id: str = DEMO_TENANT_ID) -> dict[str, Any]:
+    def edit(
+        self,
+        collection: str,
+        record_id: str,
+        fields: dict[str, Any],
+        tenant_id: str = DEMO_TENANT_ID,
+    ) -> dict[str, Any]:
         """An edit made in Xero's UI (no API read-only rules); bumps UpdatedDateUTC."""
-        return dict(self._call("PATCH", f"/tenants/{tenant_id}/{collection}/{record_id}",
-                               fields))
+        return dict(self._call("PATCH", f"/tenants/{tenant_id}/{collection}/{record_id}", fields))
 
     def bulk(self, tenant_id: str = DEMO_TENANT_ID, **counts: int) -> dict[str, int]:
         return dict(self._call("POST", f"/tenants/{tenant_id}/bulk", counts)["created"])
 
     # tokens
-    def client_credentials(self, client_id: str = "sandbox-client",
-                           client_secret: str = "sandbox-secret",
-                           scope: str = "accounting.contacts accounting.settings "
-                                        "accounting.invoices") -> Tokens:
+    def client_credentials(
+        self,
+        client_id: str = "sandbox-client",
+        client_secret: str = "sandbox-secret",
+        scope: str = "accounting.contacts accounting.settings accounting.invoices",
+    ) -> Tokens:
         """A custom-connection token (no refresh token, no tenant header needed)."""
-        return self._token({"grant_type": "client_credentials", "scope": scope},
-                           client_id, client_secret)
+        return self._token(
+            {"grant_type": "client_credentials", "scope": scope}, client_id, client_secret
+        )
 
-    def authorize(self, client_id: str = "sandbox-client",
-                  client_secret: str = "sandbox-secret",
-                  redirect_uri: str = "http://localhost:8766/callback",
-                  scope: str = DEFAULT_SCOPES, state: str = "xyz") -> Tokens:
+    def authorize(
+        self,
+        client_id: str = "sandbox-client",
+        client_secret: str = "sandbox-secret",
+        redirect_uri: str = "http://localhost:8766/callback",
+        scope: str = DEFAULT_SCOPES,
+        state: str = "xyz",
+    ) -> Tokens:
         """The authorization-code flow end to end: authorize, then exchange the code."""
-        response = self.session.get(f"{self.url}/identity/connect/authorize", params={
-            "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-            "scope": scope, "state": state}, allow_redirects=False, timeout=self.timeout)
+        response = self.session.get(
+            f"{self.url}/identity/connect/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "scope": scope,
+                "state": state,
+            },
+            allow_redirects=False,
+            timeout=self.timeout,
+        )
         if response.status_code != 302:
             raise RuntimeError(f"authorize: {response.status_code} {response.text}")
         code = parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
-        return self._token({"grant_type": "authorization_code", "code": code,
-                            "redirect_uri": redirect_uri}, client_id, client_secret)
+        return self._token(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+            client_id,
+            client_secret,
+        )
 
-    def refresh(self, refresh_token: str, client_id: str = "sandbox-client",
-                client_secret: str = "sandbox-secret") -> Tokens:
-        return self._token({"grant_type": "refresh_token", "refresh_token": refresh_token},
-                           client_id, client_secret)
+    def refresh(
+        self,
+        refresh_token: str,
+        client_id: str = "sandbox-client",
+        client_secret: str = "sandbox-secret",
+    ) -> Tokens:
+        return self._token(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token},
+            client_id,
+            client_secret,
+        )
 
     def _token(self, form: dict[str, str], client_id: str, secret: str) -> Tokens:
-        response = self.session.post(f"{self.url}/connect/token", data=form,
-                                     auth=(client_id, secret), timeout=self.timeout)
+        response = self.session.post(
+            f"{self.url}/connect/token", data=form, auth=(client_id, secret), timeout=self.timeout
+        )
         if response.status_code != 200:
             raise RuntimeError(f"token: {response.status_code} {response.text}")
         body = response.json()

@@ -144,10 +144,16 @@ def _tenants(state: SandboxState, request: Request, rest: list[str]) -> Response
             import uuid
 
             tenant_id = str(body.get("tenant_id") or uuid.uuid4()).lower()
-            state.add_tenant(tenant_id, str(body.get("name", "Other Company")),
-                             str(body.get("seed", "empty")))
-        return _json({"Tenants": [
-            {"tenantId": t.tenant_id, "tenantName": t.name} for t in state.tenants.values()]})
+            state.add_tenant(
+                tenant_id, str(body.get("name", "Other Company")), str(body.get("seed", "empty"))
+            )
+        return _json(
+            {
+                "Tenants": [
+                    {"tenantId": t.tenant_id, "tenantName": t.name} for t in state.tenants.values()
+                ]
+            }
+        )
     tenant_id = rest[0].lower()
     tenant = state.tenants.get(tenant_id)
     if tenant is None:

@@ -30,10 +30,17 @@ _SIGNING_KEY = b"xerosync-sandbox"
 # -- the scope table ----------------------------------------------------------------------------
 
 IDENTITY_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
-GRANULAR_SCOPES = frozenset({
-    "accounting.contacts", "accounting.settings", "accounting.invoices", "accounting.payments",
-    "accounting.banktransactions", "accounting.manualjournals", "accounting.attachments",
-})
+GRANULAR_SCOPES = frozenset(
+    {
+        "accounting.contacts",
+        "accounting.settings",
+        "accounting.invoices",
+        "accounting.payments",
+        "accounting.banktransactions",
+        "accounting.manualjournals",
+        "accounting.attachments",
+    }
+)
 """Granular scopes with a read-write form; each also has an `X.read` form."""
 READ_ONLY_SCOPES = frozenset({"accounting.journals.read", "accounting.budgets.read"})
 BROAD_SCOPES = {
@@ -157,8 +164,10 @@ class Identity:
             raise oauth_error("invalid_client")
         if config.client_id is not None and client_id != config.client_id:
             raise oauth_error("invalid_client")
-        if config.client_secret is not None and secret is not None and (
-            secret != config.client_secret
+        if (
+            config.client_secret is not None
+            and secret is not None
+            and (secret != config.client_secret)
         ):
             raise oauth_error("invalid_client")
 

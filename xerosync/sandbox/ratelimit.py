@@ -61,9 +61,7 @@ class RateLimiter:
             return {
                 "X-DayLimit-Remaining": str(max(0, config.day_limit - day.count - extra)),
                 "X-MinLimit-Remaining": str(max(0, config.minute_limit - minute.count - extra)),
-                "X-AppMinLimit-Remaining": str(
-                    max(0, config.app_minute_limit - app.count - extra)
-                ),
+                "X-AppMinLimit-Remaining": str(max(0, config.app_minute_limit - app.count - extra)),
             }
 
         problem: str | None = None

@@ -32,9 +32,14 @@ def to_json(body: Any) -> bytes:
 
 
 def _singular(name: str) -> str:
-    irregular = {"Addresses": "Address", "Currencies": "Currency",
-                 "TrackingCategories": "TrackingCategory", "Elements": "DataContractBase",
-                 "Allocations": "Allocation", "Options": "Option"}
+    irregular = {
+        "Addresses": "Address",
+        "Currencies": "Currency",
+        "TrackingCategories": "TrackingCategory",
+        "Elements": "DataContractBase",
+        "Allocations": "Allocation",
+        "Options": "Option",
+    }
     if name in irregular:
         return irregular[name]
     return name[:-1] if name.endswith("s") else name
@@ -62,8 +67,10 @@ def _xml_value(name: str, value: Any, out: list[str]) -> None:
 def to_xml(body: Any, error: bool = False) -> bytes:
     """`<Response>` for results, `<ApiException>` for validation errors."""
     root = "ApiException" if error else "Response"
-    out = [f'<{root} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-           'xmlns:xsd="http://www.w3.org/2001/XMLSchema">']
+    out = [
+        f'<{root} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+    ]
     if isinstance(body, dict):
         for key, value in body.items():
             _xml_value(key, value, out)

@@ -40,10 +40,18 @@ ACCOUNTS: list[tuple[str, str, str, str]] = [
     ("970", "Owner A Funds Introduced", "EQUITY", "BASEXCLUDED"),
 ]
 _CLASS = {
-    "REVENUE": "REVENUE", "SALES": "REVENUE", "OTHERINCOME": "REVENUE",
-    "DIRECTCOSTS": "EXPENSE", "EXPENSE": "EXPENSE", "OVERHEADS": "EXPENSE",
-    "BANK": "ASSET", "CURRENT": "ASSET", "INVENTORY": "ASSET", "FIXED": "ASSET",
-    "CURRLIAB": "LIABILITY", "EQUITY": "EQUITY",
+    "REVENUE": "REVENUE",
+    "SALES": "REVENUE",
+    "OTHERINCOME": "REVENUE",
+    "DIRECTCOSTS": "EXPENSE",
+    "EXPENSE": "EXPENSE",
+    "OVERHEADS": "EXPENSE",
+    "BANK": "ASSET",
+    "CURRENT": "ASSET",
+    "INVENTORY": "ASSET",
+    "FIXED": "ASSET",
+    "CURRLIAB": "LIABILITY",
+    "EQUITY": "EQUITY",
 }
 _SYSTEM = {"610": "DEBTORS", "800": "CREDITORS", "820": "GST"}
 
@@ -60,8 +68,13 @@ TAX_RATES: list[tuple[str, str, float]] = [
     ("BASEXCLUDED", "BAS Excluded", 0.0),
     ("NONE", "No GST", 0.0),
 ]
-CURRENCIES = [("AUD", "Australian Dollar"), ("USD", "United States Dollar"),
-              ("NZD", "New Zealand Dollar"), ("GBP", "Great British Pound"), ("EUR", "Euro")]
+CURRENCIES = [
+    ("AUD", "Australian Dollar"),
+    ("USD", "United States Dollar"),
+    ("NZD", "New Zealand Dollar"),
+    ("GBP", "Great British Pound"),
+    ("EUR", "Euro"),
+]
 BRANDING_THEMES = ["Standard", "Special Projects", "Very orange invoice!"]
 TRACKING = {"Region": ["North", "South", "East", "West"], "Salesperson": ["Alice", "Bob"]}
 
@@ -78,8 +91,14 @@ def seed_tenant(tenant: Tenant, now: float, *, full: bool) -> None:
 
 
 def seed_ctx(tenant: Tenant, now: float) -> Ctx:
-    return Ctx(tenant=tenant, client_id=SEED_CLIENT, now=now, config=SandboxConfig(),
-               args=MultiDict(), headers={})
+    return Ctx(
+        tenant=tenant,
+        client_id=SEED_CLIENT,
+        now=now,
+        config=SandboxConfig(),
+        args=MultiDict(),
+        headers={},
+    )
 
 
 def _settings(tenant: Tenant, now: float) -> None:
@@ -121,47 +140,97 @@ def _settings(tenant: Tenant, now: float) -> None:
     }
     for code, name, kind, tax in ACCOUNTS:
         record: Record = {
-            "AccountID": stable_id(tid, "account", code), "Code": code, "Name": name,
-            "Type": kind, "Status": "ACTIVE", "TaxType": tax, "Class": _CLASS[kind],
-            "EnablePaymentsToAccount": False, "ShowInExpenseClaims": kind == "EXPENSE",
-            "ReportingCode": "", "HasAttachments": False, "AddToWatchlist": False,
-            "UpdatedDateUTC": msdate(ms), "_updated_ms": ms,
+            "AccountID": stable_id(tid, "account", code),
+            "Code": code,
+            "Name": name,
+            "Type": kind,
+            "Status": "ACTIVE",
+            "TaxType": tax,
+            "Class": _CLASS[kind],
+            "EnablePaymentsToAccount": False,
+            "ShowInExpenseClaims": kind == "EXPENSE",
+            "ReportingCode": "",
+            "HasAttachments": False,
+            "AddToWatchlist": False,
+            "UpdatedDateUTC": msdate(ms),
+            "_updated_ms": ms,
         }
         if kind == "BANK":
-            record.update({"BankAccountNumber": "062-000 12345678", "BankAccountType": "BANK",
-                           "CurrencyCode": "AUD"})
+            record.update(
+                {
+                    "BankAccountNumber": "062-000 12345678",
+                    "BankAccountType": "BANK",
+                    "CurrencyCode": "AUD",
+                }
+            )
         if code in _SYSTEM:
             record["SystemAccount"] = _SYSTEM[code]
         tenant["Accounts"].put(record)
     for tax_type, name, rate in TAX_RATES:
-        tenant["TaxRates"].put({
-            "Name": name, "TaxType": tax_type, "Status": "ACTIVE", "ReportTaxType": tax_type,
-            "TaxComponents": [{"Name": "GST", "Rate": rate, "IsCompound": False,
-                               "IsNonRecoverable": False}],
-            "CanApplyToAssets": True, "CanApplyToEquity": True, "CanApplyToExpenses": True,
-            "CanApplyToLiabilities": True, "CanApplyToRevenue": True,
-            "DisplayTaxRate": rate, "EffectiveRate": rate,
-        })
+        tenant["TaxRates"].put(
+            {
+                "Name": name,
+                "TaxType": tax_type,
+                "Status": "ACTIVE",
+                "ReportTaxType": tax_type,
+                "TaxComponents": [
+                    {"Name": "GST", "Rate": rate, "IsCompound": False, "IsNonRecoverable": False}
+                ],
+                "CanApplyToAssets": True,
+                "CanApplyToEquity": True,
+                "CanApplyToExpenses": True,
+                "CanApplyToLiabilities": True,
+                "CanApplyToRevenue": True,
+                "DisplayTaxRate": rate,
+                "EffectiveRate": rate,
+            }
+        )
     for code, description in CURRENCIES:
         tenant["Currencies"].put({"Code": code, "Description": description})
     for order, name in enumerate(BRANDING_THEMES):
-        tenant["BrandingThemes"].put({
-            "BrandingThemeID": stable_id(tid, "theme", name), "Name": name, "Type": "INVOICE",
-            "SortOrder": order, "CreatedDateUTC": msdate(ms),
-        })
+        tenant["BrandingThemes"].put(
+            {
+                "BrandingThemeID": stable_id(tid, "theme", name),
+                "Name": name,
+                "Type": "INVOICE",
+                "SortOrder": order,
+                "CreatedDateUTC": msdate(ms),
+            }
+        )
     for name, options in TRACKING.items():
         cat_id = stable_id(tid, "tracking", name)
-        tenant["TrackingCategories"].put({
-            "TrackingCategoryID": cat_id, "Name": name, "Status": "ACTIVE",
-            "Options": [{"TrackingOptionID": stable_id(tid, "tracking", name, o), "Name": o,
-                         "Status": "ACTIVE", "TrackingCategoryID": cat_id} for o in options],
-        })
+        tenant["TrackingCategories"].put(
+            {
+                "TrackingCategoryID": cat_id,
+                "Name": name,
+                "Status": "ACTIVE",
+                "Options": [
+                    {
+                        "TrackingOptionID": stable_id(tid, "tracking", name, o),
+                        "Name": o,
+                        "Status": "ACTIVE",
+                        "TrackingCategoryID": cat_id,
+                    }
+                    for o in options
+                ],
+            }
+        )
     archived_id = stable_id(tid, "tracking", "Department")
-    tenant["TrackingCategories"].put({
-        "TrackingCategoryID": archived_id, "Name": "Department", "Status": "ARCHIVED",
-        "Options": [{"TrackingOptionID": stable_id(tid, "tracking", "Department", "Retail"),
-                     "Name": "Retail", "Status": "ACTIVE", "TrackingCategoryID": archived_id}],
-    })
+    tenant["TrackingCategories"].put(
+        {
+            "TrackingCategoryID": archived_id,
+            "Name": "Department",
+            "Status": "ARCHIVED",
+            "Options": [
+                {
+                    "TrackingOptionID": stable_id(tid, "tracking", "Department", "Retail"),
+                    "Name": "Retail",
+                    "Status": "ACTIVE",
+                    "TrackingCategoryID": archived_id,
+                }
+            ],
+        }
+    )
 
 
 def _demo_data(tenant: Tenant, now: float) -> None:
@@ -169,43 +238,69 @@ def _demo_data(tenant: Tenant, now: float) -> None:
     tid = tenant.tenant_id
     special = stable_id(tid, "theme", "Special Projects")
 
-    template = contacts.save(ctx, {
-        "Name": "Template Ledger", "ContactNumber": "TEMPLATE",
-        "EmailAddress": "accounts@example.com", "DefaultCurrency": "AUD",
-        "AccountsReceivableTaxType": "OUTPUT", "AccountsPayableTaxType": "INPUT",
-        "BrandingTheme": {"BrandingThemeID": special},
-        "PaymentTerms": {"Sales": {"Day": 14, "Type": "DAYSAFTERBILLDATE"},
-                         "Bills": {"Day": 30, "Type": "DAYSAFTERBILLDATE"}},
-        "SalesTrackingCategories": [{"TrackingCategoryName": "Region",
-                                     "TrackingOptionName": "North"}],
-        "PurchasesTrackingCategories": [{"TrackingCategoryName": "Region",
-                                         "TrackingOptionName": "South"}],
-        "SalesDefaultAccountCode": "200", "PurchasesDefaultAccountCode": "300",
-    }, create_only=True)
+    template = contacts.save(
+        ctx,
+        {
+            "Name": "Template Ledger",
+            "ContactNumber": "TEMPLATE",
+            "EmailAddress": "accounts@example.com",
+            "DefaultCurrency": "AUD",
+            "AccountsReceivableTaxType": "OUTPUT",
+            "AccountsPayableTaxType": "INPUT",
+            "BrandingTheme": {"BrandingThemeID": special},
+            "PaymentTerms": {
+                "Sales": {"Day": 14, "Type": "DAYSAFTERBILLDATE"},
+                "Bills": {"Day": 30, "Type": "DAYSAFTERBILLDATE"},
+            },
+            "SalesTrackingCategories": [
+                {"TrackingCategoryName": "Region", "TrackingOptionName": "North"}
+            ],
+            "PurchasesTrackingCategories": [
+                {"TrackingCategoryName": "Region", "TrackingOptionName": "South"}
+            ],
+            "SalesDefaultAccountCode": "200",
+            "PurchasesDefaultAccountCode": "300",
+        },
+        create_only=True,
+    )
     contacts.admin_patch(ctx, template, {"Discount": 5.0})
 
     customers: dict[str, Record] = {}
     extras: list[tuple[str, dict[str, Any]]] = [
-        ("Boom FM", {"EmailAddress": "accounts@boomfm.example", "ContactNumber": "C-1001",
-                     "FirstName": "Rita", "LastName": "Boom",
-                     "Phones": [{"PhoneType": "DEFAULT", "PhoneNumber": "5550101",
-                                 "PhoneAreaCode": "02"}],
-                     "Addresses": [{"AddressType": "STREET", "AddressLine1": "1 Radio Rd",
-                                    "City": "Sydney", "PostalCode": "2000",
-                                    "Country": "Australia"}]}),
+        (
+            "Boom FM",
+            {
+                "EmailAddress": "accounts@boomfm.example",
+                "ContactNumber": "C-1001",
+                "FirstName": "Rita",
+                "LastName": "Boom",
+                "Phones": [
+                    {"PhoneType": "DEFAULT", "PhoneNumber": "5550101", "PhoneAreaCode": "02"}
+                ],
+                "Addresses": [
+                    {
+                        "AddressType": "STREET",
+                        "AddressLine1": "1 Radio Rd",
+                        "City": "Sydney",
+                        "PostalCode": "2000",
+                        "Country": "Australia",
+                    }
+                ],
+            },
+        ),
         ("City Agency", {"EmailAddress": "ap@cityagency.example", "ContactNumber": "C-1002"}),
         ("Marine Systems", {"EmailAddress": "finance@marine.example"}),
         ("Ridgeway University", {"DefaultCurrency": "USD", "TaxNumber": "12-3456789"}),
         ("Basket Case", {"EmailAddress": "hello@basketcase.example"}),
-        ("Bayside Club", {"EmailAddress": "secretary@bayside.example",
-                          "ContactNumber": "C-1006"}),
+        ("Bayside Club", {"EmailAddress": "secretary@bayside.example", "ContactNumber": "C-1006"}),
     ]
     for name, extra in extras:
         customers[name] = contacts.save(ctx, {"Name": name, **extra}, create_only=True)
     suppliers = {}
     for name in ("PowerDirect", "SMART Agency", "Office Supplies Co"):
-        suppliers[name] = contacts.save(ctx, {"Name": name, "AccountsPayableTaxType": "INPUT"},
-                                        create_only=True)
+        suppliers[name] = contacts.save(
+            ctx, {"Name": name, "AccountsPayableTaxType": "INPUT"}, create_only=True
+        )
 
     tracked = []
     for code, name, price, cost, qty in [
@@ -213,99 +308,244 @@ def _demo_data(tenant: Tenant, now: float) -> None:
         ("GB1-White", "Golf balls - white single", 5.0, 2.2, 250),
         ("DESK", "Standing desk", 899.0, 450.0, 4),
     ]:
-        item = items.save(ctx, {
-            "Code": code, "Name": name, "Description": name, "PurchaseDescription": name,
-            "InventoryAssetAccountCode": "630",
-            "SalesDetails": {"UnitPrice": price, "AccountCode": "200", "TaxType": "OUTPUT"},
-            "PurchaseDetails": {"UnitPrice": cost, "COGSAccountCode": "310",
-                                "TaxType": "INPUT"},
-        }, create_only=True)
-        tracked.append(items.admin_patch(ctx, item, {
-            "QuantityOnHand": float(qty), "TotalCostPool": round(qty * cost, 2)}))
+        item = items.save(
+            ctx,
+            {
+                "Code": code,
+                "Name": name,
+                "Description": name,
+                "PurchaseDescription": name,
+                "InventoryAssetAccountCode": "630",
+                "SalesDetails": {"UnitPrice": price, "AccountCode": "200", "TaxType": "OUTPUT"},
+                "PurchaseDetails": {
+                    "UnitPrice": cost,
+                    "COGSAccountCode": "310",
+                    "TaxType": "INPUT",
+                },
+            },
+            create_only=True,
+        )
+        tracked.append(
+            items.admin_patch(
+                ctx, item, {"QuantityOnHand": float(qty), "TotalCostPool": round(qty * cost, 2)}
+            )
+        )
     for code, name, price in [
         ("DevD", "Development work - developer day", 995.0),
         ("Support", "Support hour", 120.0),
         ("Train-Desk", "Desk training session", 250.0),
     ]:
-        items.save(ctx, {
-            "Code": code, "Name": name, "Description": name,
-            "SalesDetails": {"UnitPrice": price, "AccountCode": "200", "TaxType": "OUTPUT"},
-            "PurchaseDetails": {"UnitPrice": 0, "AccountCode": "300", "TaxType": "INPUT"},
-        }, create_only=True)
+        items.save(
+            ctx,
+            {
+                "Code": code,
+                "Name": name,
+                "Description": name,
+                "SalesDetails": {"UnitPrice": price, "AccountCode": "200", "TaxType": "OUTPUT"},
+                "PurchaseDetails": {"UnitPrice": 0, "AccountCode": "300", "TaxType": "INPUT"},
+            },
+            create_only=True,
+        )
 
     day = today(now)
     kind = documents.INVOICE
 
     def invoice(contact: Record, status: str, lines: list[Record], **extra: Any) -> Record:
-        return documents.save(ctx, kind, {
-            "Type": extra.pop("Type", "ACCREC"), "Contact": {"ContactID": contact["ContactID"]},
-            "Date": extra.pop("Date", add_days(day, -30)), "Status": status,
-            "LineItems": lines, **extra,
-        }, create_only=True)
+        return documents.save(
+            ctx,
+            kind,
+            {
+                "Type": extra.pop("Type", "ACCREC"),
+                "Contact": {"ContactID": contact["ContactID"]},
+                "Date": extra.pop("Date", add_days(day, -30)),
+                "Status": status,
+                "LineItems": lines,
+                **extra,
+            },
+            create_only=True,
+        )
 
-    invoice(customers["Boom FM"], "DRAFT", [
-        {"ItemCode": "DevD", "Quantity": 2, "DiscountRate": 5.0},
-        {"ItemCode": "BOOK", "Quantity": 3},
-    ], Reference="Quote Q-100")
-    invoice(customers["City Agency"], "SUBMITTED", [
-        {"Description": "Consulting", "Quantity": 5, "UnitAmount": 150.0,
-         "AccountCode": "200", "TaxType": "OUTPUT",
-         "Tracking": [{"Name": "Region", "Option": "South"}]},
-    ])
-    invoice(customers["Marine Systems"], "AUTHORISED", [
-        {"ItemCode": "GB1-White", "Quantity": 20},
-        {"ItemCode": "Support", "Quantity": 4},
-    ], Reference="PO 4471")
-    paid = invoice(customers["Boom FM"], "AUTHORISED", [
-        {"ItemCode": "Train-Desk", "Quantity": 1},
-    ], Date=add_days(day, -60))
+    invoice(
+        customers["Boom FM"],
+        "DRAFT",
+        [
+            {"ItemCode": "DevD", "Quantity": 2, "DiscountRate": 5.0},
+            {"ItemCode": "BOOK", "Quantity": 3},
+        ],
+        Reference="Quote Q-100",
+    )
+    invoice(
+        customers["City Agency"],
+        "SUBMITTED",
+        [
+            {
+                "Description": "Consulting",
+                "Quantity": 5,
+                "UnitAmount": 150.0,
+                "AccountCode": "200",
+                "TaxType": "OUTPUT",
+                "Tracking": [{"Name": "Region", "Option": "South"}],
+            },
+        ],
+    )
+    invoice(
+        customers["Marine Systems"],
+        "AUTHORISED",
+        [
+            {"ItemCode": "GB1-White", "Quantity": 20},
+            {"ItemCode": "Support", "Quantity": 4},
+        ],
+        Reference="PO 4471",
+    )
+    paid = invoice(
+        customers["Boom FM"],
+        "AUTHORISED",
+        [
+            {"ItemCode": "Train-Desk", "Quantity": 1},
+        ],
+        Date=add_days(day, -60),
+    )
     documents.admin_patch(ctx, kind, paid, {"Status": "PAID"})
-    to_void = invoice(customers["City Agency"], "AUTHORISED", [
-        {"Description": "Cancelled order", "Quantity": 1, "UnitAmount": 500.0,
-         "AccountCode": "200"},
-    ])
-    documents.save(ctx, kind, {"InvoiceID": to_void["InvoiceID"], "Status": "VOIDED"},
-                   create_only=False)
-    to_delete = invoice(customers["Basket Case"], "DRAFT", [
-        {"Description": "Mistake", "Quantity": 1, "UnitAmount": 10.0, "AccountCode": "200"},
-    ])
-    documents.save(ctx, kind, {"InvoiceID": to_delete["InvoiceID"], "Status": "DELETED"},
-                   create_only=False)
-    invoice(customers["Ridgeway University"], "AUTHORISED", [
-        {"ItemCode": "DevD", "Quantity": 1, "TaxType": "EXEMPTEXPORT"},
-    ], CurrencyCode="USD")
-    invoice(customers["Bayside Club"], "AUTHORISED", [
-        {"Description": "Club membership software", "Quantity": 1, "UnitAmount": 300.0,
-         "AccountCode": "260"},
-    ], Date=add_days(day, -200))
-    contacts.save(ctx, {"ContactID": customers["Bayside Club"]["ContactID"],
-                        "ContactStatus": "ARCHIVED"}, create_only=False)
+    to_void = invoice(
+        customers["City Agency"],
+        "AUTHORISED",
+        [
+            {
+                "Description": "Cancelled order",
+                "Quantity": 1,
+                "UnitAmount": 500.0,
+                "AccountCode": "200",
+            },
+        ],
+    )
+    documents.save(
+        ctx, kind, {"InvoiceID": to_void["InvoiceID"], "Status": "VOIDED"}, create_only=False
+    )
+    to_delete = invoice(
+        customers["Basket Case"],
+        "DRAFT",
+        [
+            {"Description": "Mistake", "Quantity": 1, "UnitAmount": 10.0, "AccountCode": "200"},
+        ],
+    )
+    documents.save(
+        ctx, kind, {"InvoiceID": to_delete["InvoiceID"], "Status": "DELETED"}, create_only=False
+    )
+    invoice(
+        customers["Ridgeway University"],
+        "AUTHORISED",
+        [
+            {"ItemCode": "DevD", "Quantity": 1, "TaxType": "EXEMPTEXPORT"},
+        ],
+        CurrencyCode="USD",
+    )
+    invoice(
+        customers["Bayside Club"],
+        "AUTHORISED",
+        [
+            {
+                "Description": "Club membership software",
+                "Quantity": 1,
+                "UnitAmount": 300.0,
+                "AccountCode": "260",
+            },
+        ],
+        Date=add_days(day, -200),
+    )
+    contacts.save(
+        ctx,
+        {"ContactID": customers["Bayside Club"]["ContactID"], "ContactStatus": "ARCHIVED"},
+        create_only=False,
+    )
     # Supplier bills a correct client never requests.
-    invoice(suppliers["PowerDirect"], "AUTHORISED", [
-        {"Description": "Electricity", "Quantity": 1, "UnitAmount": 240.0,
-         "AccountCode": "429", "TaxType": "INPUT"},
-    ], Type="ACCPAY", InvoiceNumber="PD-7781", DueDate=add_days(day, 10))
-    invoice(suppliers["SMART Agency"], "DRAFT", [
-        {"Description": "Marketing", "Quantity": 1, "UnitAmount": 1200.0,
-         "AccountCode": "400", "TaxType": "INPUT"},
-    ], Type="ACCPAY", DueDate=add_days(day, 20))
-    invoice(suppliers["Office Supplies Co"], "AUTHORISED", [
-        {"ItemCode": "BOOK", "Quantity": 10, "UnitAmount": 12.5},
-    ], Type="ACCPAY", DueDate=add_days(day, 5))
+    invoice(
+        suppliers["PowerDirect"],
+        "AUTHORISED",
+        [
+            {
+                "Description": "Electricity",
+                "Quantity": 1,
+                "UnitAmount": 240.0,
+                "AccountCode": "429",
+                "TaxType": "INPUT",
+            },
+        ],
+        Type="ACCPAY",
+        InvoiceNumber="PD-7781",
+        DueDate=add_days(day, 10),
+    )
+    invoice(
+        suppliers["SMART Agency"],
+        "DRAFT",
+        [
+            {
+                "Description": "Marketing",
+                "Quantity": 1,
+                "UnitAmount": 1200.0,
+                "AccountCode": "400",
+                "TaxType": "INPUT",
+            },
+        ],
+        Type="ACCPAY",
+        DueDate=add_days(day, 20),
+    )
+    invoice(
+        suppliers["Office Supplies Co"],
+        "AUTHORISED",
+        [
+            {"ItemCode": "BOOK", "Quantity": 10, "UnitAmount": 12.5},
+        ],
+        Type="ACCPAY",
+        DueDate=add_days(day, 5),
+    )
 
     ckind = documents.CREDIT_NOTE
 
     def credit(contact: Record, status: str, lines: list[Record], cn_type: str) -> Record:
-        return documents.save(ctx, ckind, {
-            "Type": cn_type, "Contact": {"ContactID": contact["ContactID"]},
-            "Date": add_days(day, -10), "Status": status, "LineItems": lines,
-        }, create_only=True)
+        return documents.save(
+            ctx,
+            ckind,
+            {
+                "Type": cn_type,
+                "Contact": {"ContactID": contact["ContactID"]},
+                "Date": add_days(day, -10),
+                "Status": status,
+                "LineItems": lines,
+            },
+            create_only=True,
+        )
 
-    credit(customers["Boom FM"], "AUTHORISED", [
-        {"Description": "Refund for late delivery", "Quantity": 1, "UnitAmount": 50.0,
-         "AccountCode": "200", "TaxType": "OUTPUT"}], "ACCRECCREDIT")
-    credit(customers["Marine Systems"], "DRAFT", [
-        {"ItemCode": "GB1-White", "Quantity": 2}], "ACCRECCREDIT")
-    credit(suppliers["PowerDirect"], "AUTHORISED", [
-        {"Description": "Billing error", "Quantity": 1, "UnitAmount": 40.0,
-         "AccountCode": "429", "TaxType": "INPUT"}], "ACCPAYCREDIT")
+    credit(
+        customers["Boom FM"],
+        "AUTHORISED",
+        [
+            {
+                "Description": "Refund for late delivery",
+                "Quantity": 1,
+                "UnitAmount": 50.0,
+                "AccountCode": "200",
+                "TaxType": "OUTPUT",
+            }
+        ],
+        "ACCRECCREDIT",
+    )
+    credit(
+        customers["Marine Systems"],
+        "DRAFT",
+        [{"ItemCode": "GB1-White", "Quantity": 2}],
+        "ACCRECCREDIT",
+    )
+    credit(
+        suppliers["PowerDirect"],
+        "AUTHORISED",
+        [
+            {
+                "Description": "Billing error",
+                "Quantity": 1,
+                "UnitAmount": 40.0,
+                "AccountCode": "429",
+                "TaxType": "INPUT",
+            }
+        ],
+        "ACCPAYCREDIT",
+    )

@@ -64,8 +64,9 @@ class RunningSandbox:
         self.stop()
 
 
-def build(state_file: str | Path | None = None, webhook_url: str | None = None,
-          **config: Any) -> tuple[SandboxState, persistence.Saver | None]:
+def build(
+    state_file: str | Path | None = None, webhook_url: str | None = None, **config: Any
+) -> tuple[SandboxState, persistence.Saver | None]:
     """State seeded with the Demo Company (or loaded from `state_file`); with `webhook_url`,
     its changes are sent there as Xero's webhooks (webhooks.py)."""
     base = SandboxConfig()
@@ -87,14 +88,18 @@ def build(state_file: str | Path | None = None, webhook_url: str | None = None,
 
 
 def _server(host: str, port: int, state: SandboxState) -> BaseWSGIServer:
-    server = make_server(host, port, SandboxApp(state), threaded=True,
-                         request_handler=_QuietHandler)
+    server = make_server(
+        host, port, SandboxApp(state), threaded=True, request_handler=_QuietHandler
+    )
     server.daemon_threads = True  # type: ignore[attr-defined]
     return server
 
 
 def start_in_thread(
-    host: str = "127.0.0.1", port: int = 0, *, state_file: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    state_file: str | Path | None = None,
     **config: Any,
 ) -> RunningSandbox:
     """Serve on `host:port` (0 = a free port) in a daemon thread; `.url`, `.stop()`."""
@@ -111,7 +116,10 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
 
 
 def serve_forever(
-    host: str = "127.0.0.1", port: int = 8765, *, state_file: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    state_file: str | Path | None = None,
     **config: Any,
 ) -> None:
     """Serve in the foreground until interrupted (the `xerosync sandbox` command)."""

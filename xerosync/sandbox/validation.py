@@ -74,9 +74,7 @@ def branding_theme(tenant: Tenant, theme_id: Any) -> Record | None:
     return tenant["BrandingThemes"].get(theme_id)
 
 
-def tracking_option(
-    tenant: Tenant, category: dict[str, Any]
-) -> tuple[Record, Record] | None:
+def tracking_option(tenant: Tenant, category: dict[str, Any]) -> tuple[Record, Record] | None:
     """Resolve `{Name, Option}` or `{TrackingCategoryID, TrackingOptionID}` to records."""
     for cat in tenant["TrackingCategories"]:
         if cat.get("Status") != "ACTIVE":

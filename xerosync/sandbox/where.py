@@ -389,9 +389,9 @@ class _Parser:
                 if self.peek()[1] == ",":
                     self.take()
             self.expect(")")
-            getter = (
-                lambda t, f, a: lambda r: f(t(r), *(x(r) for x in a))
-            )(target.getter, fn, args)
+            getter = (lambda t, f, a: lambda r: f(t(r), *(x(r) for x in a)))(
+                target.getter, fn, args
+            )
             target = _Operand(getter, result_type)
         return target
 

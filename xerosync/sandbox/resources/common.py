@@ -262,10 +262,13 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def check_length(messages: list[str], data: Mapping[str, Any], field_name: str, limit: int,
-                 label: str | None = None) -> None:
+def check_length(
+    messages: list[str],
+    data: Mapping[str, Any],
+    field_name: str,
+    limit: int,
+    label: str | None = None,
+) -> None:
     value = data.get(field_name)
     if isinstance(value, str) and len(value) > limit:
-        messages.append(
-            f"{label or field_name} must not be more than {limit} characters long."
-        )
+        messages.append(f"{label or field_name} must not be more than {limit} characters long.")

@@ -235,9 +235,7 @@ def list_documents(ctx: Ctx, kind: DocKind) -> tuple[int, Record]:
     summary = kind is INVOICE and ctx.flag("summaryOnly")  # CreditNotes have no summaryOnly
     with_lines = pagination is not None and not summary
     body: Record = {
-        kind.collection: [
-            render(tenant, r, with_lines=with_lines, summary=summary) for r in rows
-        ]
+        kind.collection: [render(tenant, r, with_lines=with_lines, summary=summary) for r in rows]
     }
     if pagination is not None:
         body["pagination"] = pagination
@@ -344,13 +342,18 @@ def save(ctx: Ctx, kind: DocKind, element: Record, *, create_only: bool) -> Reco
     record["Status"] = new_status
 
     for key, value in element.items():
-        if value is not None and key in WRITABLE and key not in (
-            "Contact",
-            "LineItems",
-            "Date",
-            "DueDate",
-            "Type",
-            "Status",
+        if (
+            value is not None
+            and key in WRITABLE
+            and key
+            not in (
+                "Contact",
+                "LineItems",
+                "Date",
+                "DueDate",
+                "Type",
+                "Status",
+            )
         ):
             record[key] = value
 

@@ -10,8 +10,9 @@ from xerosync.sandbox.store import Record
 from xerosync.sandbox.where import Getter, Schema, field_types, fieldset
 
 
-def _schema(type_name: str, names: str, readers: dict[str, Getter] | None = None,
-            **types: str) -> Schema:
+def _schema(
+    type_name: str, names: str, readers: dict[str, Getter] | None = None, **types: str
+) -> Schema:
     fields = fieldset(names)
     return Schema(type_name, fields, {}, readers or {}, field_types(fields, **types))
 
@@ -57,10 +58,13 @@ SCHEMAS = {
 def list_settings(ctx: Ctx, name: str) -> tuple[int, Record]:
     base = None
     if name == "TrackingCategories" and not ctx.flag("includeArchived"):
+
         def base(record: Record) -> bool:
             return record.get("Status") == "ACTIVE"
-    rows = query(ctx, ctx.tenant[name], SCHEMAS[name], base=base,
-                 base_key=ctx.flag("includeArchived"))
+
+    rows = query(
+        ctx, ctx.tenant[name], SCHEMAS[name], base=base, base_key=ctx.flag("includeArchived")
+    )
     return 200, {name: [public(r) for r in rows]}
 
 
