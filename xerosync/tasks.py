@@ -102,8 +102,8 @@ class RecordRequest(Request):
 class RecordTask(Task):
     """A task for one CRM record (or one organisation), named as such wherever it is listed."""
 
-    abstract = True
     record_kind = ""
+    """What one call is for, named in Flower's task list: "customer" gives `customer #12`."""
     throws = (RecordRejected,)
     Request = RecordRequest
 
