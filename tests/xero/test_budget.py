@@ -258,3 +258,5 @@ def test_bad_limits_are_refused() -> None:
         BudgetLimits(invoice_share=1.0)
     with pytest.raises(ValueError):
         BudgetLimits(concurrent=1, invoice_share=0.5)
+    with pytest.raises(ValueError):
+        BudgetLimits(known_day_limits=(1000, 0))

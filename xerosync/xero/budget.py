@@ -446,6 +446,8 @@ class BudgetLimits:
             raise ValueError("limits and window lengths must be above 0")
         if self.routine_minute <= 0 or self.routine_concurrent <= 0:
             raise ValueError("with this share and margin routine work would get no permits")
+        if any(int(n) != n or n <= 0 for n in self.known_day_limits):
+            raise ValueError("known_day_limits are whole numbers of calls above 0")
 
     @property
     def day_window(self) -> float:
