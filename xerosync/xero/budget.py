@@ -29,7 +29,8 @@ How a permit is decided (all in one script, so processes never race):
   (`X-DayLimit-Remaining` likewise for the day.)
 * minute/day, Xero's count — the last `X-MinLimit-Remaining` / `X-DayLimit-Remaining` is
   mirrored (minus every permit granted since, given back by a call Xero did not count) and
-  lives one window from the first report of a window. It can only refuse more: it is what
+  lives one window from the first report of a window (the day's: a day, or until a daily 429's
+  `Retry-After`, below). It can only refuse more: it is what
   tells us of calls our count does not hold (another deployment on the same connection, a
   limit lower than configured such as the Starter tier's 1,000 a day, a Redis that lost its
   counts).
@@ -45,12 +46,14 @@ How a permit is decided (all in one script, so processes never race):
   configured. Xero's limits come by tier, so the learned limit is the largest known tier limit
   from r + 1 up to r + our count (the Starter tier's 1,000 whenever a Starter organisation
   reports, whatever the phase of its day), or r + our count itself when no tier fits (another
-  deployment on the connection, a Redis that lost its counts: r is then at least 1,000 or the
-  bound is tight, so a 5,000 organisation is never taken for a Starter one). It only ever lowers
-  the limit in force, and lives until the day resets (a daily 429's `Retry-After` says when),
-  or else one day window from when it was first learned. A learned limit too high is harmless
-  (the mirror still bounds every call); too low costs routine calls, never the reserve. The
-  day limit in force sets the day's reserve, the realignment (r = limit - 1) and `day_left`.
+  deployment on the connection, a Redis that lost its counts). A tier is only taken when fewer
+  calls than its limit are left, so a 5,000 organisation is taken for a Starter one only when
+  fewer than 1,000 of its day are left and our count has lost (or never held) the rest; the
+  rest of its day then keeps the Starter's reserve (200), still without a 429. It only ever
+  lowers the limit in force, and lives until the day resets (a daily 429's `Retry-After` says
+  when), or else one day window from when it was first learned. A learned limit too high is
+  harmless (the mirror still bounds every call, and keeps the larger reserve). The day limit
+  in force sets the day's reserve, the realignment (r = limit - 1) and `day_left`.
 * the day's reset — a daily 429's `Retry-After` is when Xero's day window turns over: the day
   mirror, the learned limit and the budget's closure all end then (a mirror of "0 left" must
   not outlive the day it describes), and reports about calls granted before it cannot start a
