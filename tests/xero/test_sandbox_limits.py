@@ -1,5 +1,6 @@
-"""Against the sandbox: writes cut to its request size limit, and a Starter-tier day learned
-from its headers, routine work stopping at its share of the day while invoices go on."""
+"""Against the sandbox: writes cut to its request size limit, a Starter-tier day learned from
+its headers (routine work stopping at its share of the day while invoices go on), and the
+bytes of a gzipped answer as the sandbox sent them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import redis
 
 from tests.fixtures.sandbox import Sandbox
 from tests.xero.support import connect, identity_for
+from xerosync.xero import codec
 from xerosync.xero.auth import MemoryTokenStore, TokenManager
 from xerosync.xero.budget import BudgetLimits, RateBudget
-from xerosync.xero.client import XeroClient
+from xerosync.xero.client import Exchange, XeroClient
 from xerosync.xero.errors import BudgetExhausted, XeroError
 
 pytestmark = pytest.mark.integration
@@ -109,3 +111,17 @@ def test_a_starter_day_routine_stops_at_its_share_and_invoices_go_on(
         xero.get_all("Currencies", priority="invoice")
     log = sandbox.control.requests(path="/api.xro/2.0/Currencies")
     assert len(log) == 38 and all(entry["status"] == 200 for entry in log)
+
+
+def test_the_bytes_received_are_what_the_sandbox_sent_gzipped(
+    sandbox: Sandbox, real_redis: redis.Redis
+) -> None:
+    seen: list[Exchange] = []
+    xero = build(sandbox, real_redis, RateBudget(real_redis, BudgetLimits()), LIMIT)
+    xero.on_exchange = seen.append
+    sandbox.control.bulk(Contacts=200)
+    sandbox.control.clear_requests()
+    rows = xero.get_all("Contacts", page_size=1000)
+    (entry,) = sandbox.control.requests(path="/api.xro/2.0/Contacts")
+    decoded = len(codec.dumps({"Contacts": rows}).encode())
+    assert seen[0].bytes_received == entry["bytes"] < decoded / 3
