@@ -33,6 +33,7 @@ typecheck: install
 	$(BIN)/mypy xerosync
 
 pytest: install redis
+	@scripts/ensure-test-tools
 	$(BIN)/pytest
 
 test: lint typecheck pytest
