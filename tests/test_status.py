@@ -87,6 +87,13 @@ def healthy_status(capsys: pytest.CaptureFixture[str]) -> None:
         kind: {"pending": 0, "deferred": 0, "error": 0}
         for kind in ("customers", "products", "invoices")
     }
+    day = org["budget"]["day"]
+    assert day["used"] >= 4 and day["routine_left"] < day["limit"]  # the pass's four reads
+    assert org["spend_today"]["import"]["calls"] >= 4
+    assert org["spend_today"]["import"]["bytes_in"] > 0
+    assert org["spend_today"]["invoices"]["calls"] == 0
+    plan = org["next_pass"]
+    assert plan["at"] is not None and plan["interval_seconds"] > 0  # beat runs: a tick is set
 
     code, out, _ = run(capsys, "status", "--wait", WAIT)
     assert code == 0
@@ -99,7 +106,8 @@ def healthy_status(capsys: pytest.CaptureFixture[str]) -> None:
     assert "customers: 0 pending, 0 deferred, 0 in error" in out
     assert "products: 0 pending, 0 deferred, 0 in error" in out
     assert "invoices: 0 pending, 0 deferred, 0 in error" in out
-    assert "budget left:" in out and "today" in out
+    assert "budget left:" in out and "left for routine work" in out
+    assert "spent today: import " in out and "next pass: in " in out
     assert "+00:00" not in out  # times in words, not raw timestamps
 
 

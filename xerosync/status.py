@@ -27,8 +27,10 @@ from xerosync.models import (
     XeroLink,
 )
 from xerosync.settings import Settings
+from xerosync.sync import cadence
 from xerosync.xero.budget import RateBudget
 from xerosync.xero.factory import budget_limits
+from xerosync.xero.spend import spend_today
 
 RECORD_MODELS: dict[str, type[Customer] | type[Product] | type[Order]] = {
     LinkKind.CONTACT.value: Customer,
@@ -189,22 +191,14 @@ def budget_left(settings: Settings, client: redis.Redis, tenant_id: str) -> dict
     }
 
 
-def day_split(budget: RateBudget, tenant_id: str) -> dict[str, Any] | None:
-    """`RateBudget.day_left` (limit, used, routine and invoice share left, reset), or None
-    while this budget cannot say it."""
-    day_left = getattr(budget, "day_left", None)
-    if day_left is None:
-        return None
-    found = day_left(tenant_id)
-    return _plain(found)
+def day_split(budget: RateBudget, tenant_id: str) -> dict[str, Any]:
+    """`RateBudget.day_left`: the day's limit, calls used, what routine work and invoices can
+    still get, and when Xero's day resets (None until a daily 429 says)."""
+    return dict(_plain(budget.day_left(tenant_id)))
 
 
-def spend(client: redis.Redis, connection_id: int) -> dict[str, Any] | None:
-    """Today's calls and bytes per kind of work, or None where spend is not recorded."""
-    try:
-        from xerosync.xero.spend import spend_today  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+def spend(client: redis.Redis, connection_id: int) -> dict[str, Any]:
+    """Today's calls and bytes per kind of work (`xero.spend`), zeros included."""
     return {kind: _plain(value) for kind, value in spend_today(client, connection_id).items()}
 
 
@@ -214,32 +208,22 @@ def next_pass(
     client: redis.Redis,
     conn: Connection,
     beat_next: datetime | None,
-) -> dict[str, Any] | None:
-    """When the organisation's next routine pass runs, by its cadence and beat's ticks, or
-    None where no cadence is recorded by this build.
+) -> dict[str, Any]:
+    """When the organisation's next routine pass runs, by its cadence and beat's ticks.
 
     `due_at`: when the cadence wants it (None: nothing planned, due now); `at`: the beat tick
-    that will start it (None while beat is not running); `interval_seconds` and `idle_passes`:
-    the back-off of an idle organisation."""
-    try:
-        from xerosync.sync import cadence  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    due_fn = getattr(cadence, "next_pass_due", None)
-    if due_fn is None:
-        return None
+    that will start it (None while beat is not running); `work_waiting`: the outbox holds work,
+    so the next tick runs it whatever the cadence; `interval_seconds` and `idle_passes`: the
+    back-off of an idle organisation."""
     base = float(settings.SYNC_INTERVAL_SECONDS)
-    due: datetime | None = due_fn(client, conn.id)
-    waiting = getattr(cadence, "has_pending_work", None)
-    work_waiting = bool(waiting(session, conn.id)) if waiting else False
-    interval = getattr(cadence, "current_interval", None)
-    idle = getattr(cadence, "idle_passes", None)
+    due = cadence.next_pass_due(client, conn.id)
+    work_waiting = cadence.has_pending_work(session, conn.id)
     return {
         "due_at": _iso(due),
         "at": _iso(_tick_for(None if work_waiting else due, beat_next, base)),
         "work_waiting": work_waiting,
-        "interval_seconds": interval(client, conn.id, base) if interval else None,
-        "idle_passes": idle(client, conn.id) if idle else None,
+        "interval_seconds": cadence.current_interval(client, conn.id, base),
+        "idle_passes": cadence.idle_passes(client, conn.id),
     }
 
 
@@ -256,13 +240,9 @@ def _tick_for(due: datetime | None, beat_next: datetime | None, base: float) -> 
 
 
 def _plain(value: Any) -> Any:
-    """Dataclasses and named tuples as dicts, datetimes as ISO, for JSON and text alike."""
-    if value is None:
-        return None
+    """Dataclasses as dicts, datetimes as ISO, for JSON and text alike."""
     if is_dataclass(value) and not isinstance(value, type):
         return {k: _plain(v) for k, v in asdict(value).items()}
-    if hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, datetime):
@@ -270,8 +250,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def queue_depths(broker: redis.Redis) -> dict[str, int]:
-    return {q: int(broker.llen(q)) for q in QUEUES}
+def queue_depths() -> dict[str, int]:
+    """Tasks waiting in each queue, asked of the broker through kombu (Redis or RabbitMQ)."""
+    from xerosync.app import app
+
+    depths: dict[str, int] = {}
+    with app.connection_for_read() as conn:
+        for queue in QUEUES:
+            channel = conn.channel()
+            try:
+                depths[queue] = int(channel.queue_declare(queue, passive=True).message_count)
+            except conn.channel_errors:
+                depths[queue] = 0  # never declared: nothing was ever sent to it
+            finally:
+                channel.close()
+    return depths
 
 
 def queue_consumers(timeout: float = INSPECT_TIMEOUT) -> dict[str, list[str]]:
@@ -289,7 +282,6 @@ def queue_consumers(timeout: float = INSPECT_TIMEOUT) -> dict[str, list[str]]:
 
 def service_facts(
     client: redis.Redis,
-    broker: redis.Redis,
     now: datetime,
     *,
     timeout: float = INSPECT_TIMEOUT,
@@ -298,7 +290,7 @@ def service_facts(
     started = time.monotonic()
     consumers = queue_consumers(timeout)
     asked = round(time.monotonic() - started, 3)
-    depths = queue_depths(broker)
+    depths = queue_depths()
     queues = {
         name: {"workers": consumers.get(name, []), "waiting": depths.get(name, 0)}
         for name in QUEUES
@@ -340,7 +332,6 @@ def status_report(
     session: Session,
     settings: Settings,
     client: redis.Redis,
-    broker: redis.Redis,
     *,
     org: str | None = None,
     now: datetime | None = None,
@@ -353,7 +344,7 @@ def status_report(
     from xerosync.connections import find_connection
 
     now = now or redis_now(client)
-    service = service_facts(client, broker, now, timeout=inspect_timeout)
+    service = service_facts(client, now, timeout=inspect_timeout)
     beat = service["beat"]
     beat_next = (
         datetime.fromisoformat(beat["next_pass_at"])
@@ -402,6 +393,11 @@ def scope_facts(conn: Connection, settings: Settings) -> dict[str, Any]:
 
     try:
         cipher = token_cipher(settings) if conn.token_encrypted else None
+        if conn.token_encrypted and cipher is None:
+            raise OrganisationError(
+                "stored tokens are encrypted but TOKEN_ENCRYPTION_KEY is not set: set the key "
+                "they were stored with"
+            )
         return {
             "scopes": list(granted_scopes(conn, cipher)),
             "scope_warning": grant_warning(conn, cipher),

@@ -2,8 +2,7 @@
 
 The facts come from `xerosync.status` (database and Redis, workers through Celery's inspect,
 beat through its heartbeat); no call to Xero. Text says times in words ("3 min ago"); JSON
-keeps the same facts with ISO times and seconds. A fact this build cannot know yet is
-`null` in JSON and "unknown" in text.
+keeps the same facts with ISO times and seconds.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from xerosync.db import get_engine, session_scope
 from xerosync.settings import get_settings
 from xerosync.status import INSPECT_TIMEOUT, status_report
 from xerosync.sync.context import redis_client
-
-UNKNOWN = "unknown"
 
 
 def register(subparsers: Any) -> None:
@@ -45,12 +42,9 @@ def register(subparsers: Any) -> None:
 def _status(args: argparse.Namespace) -> int:
     settings = get_settings()
     client = redis_client(settings.REDIS_URL)
-    broker = redis_client(settings.CELERY_BROKER_URL)
     client.ping()  # an unreachable Redis fails here, in one line, before anything is read
     with session_scope(get_engine()) as session:
-        report = status_report(
-            session, settings, client, broker, org=args.org, inspect_timeout=args.wait
-        )
+        report = status_report(session, settings, client, org=args.org, inspect_timeout=args.wait)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -149,10 +143,8 @@ def last_pass_words(run: dict[str, Any] | None, now: datetime) -> str:
     return text
 
 
-def next_pass_words(plan: dict[str, Any] | None, now: datetime) -> str:
+def next_pass_words(plan: dict[str, Any], now: datetime) -> str:
     """Says e.g. "in 4 min (every 10 min, ...)", or why no pass will start."""
-    if plan is None:
-        return UNKNOWN
     if plan["at"] is None:
         due = "due"
         if plan["due_at"]:
@@ -170,29 +162,25 @@ def next_pass_words(plan: dict[str, Any] | None, now: datetime) -> str:
 
 
 def budget_words(budget: dict[str, Any]) -> str:
-    text = f"budget left: {budget['minute_left']:,} calls this minute, {budget['day_left']:,} today"
-    day = budget.get("day")
-    if day:
-        resets = (
-            f"resets in {duration(float(day['resets_in']))}"
-            if day["resets_in"] is not None
-            else "reset time unknown until Xero says"
-        )
-        text += (
-            f" (of {day['limit']:,}, {day['used']:,} used: {day['routine_left']:,} left for "
-            f"routine work, {day['invoice_left']:,} for invoices; {resets})"
-        )
-    else:
-        text += f" (routine/invoice split {UNKNOWN})"
+    """This minute's and today's calls left, and today's split between routine and invoices."""
+    day = budget["day"]
+    resets = (
+        f"resets in {duration(float(day['resets_in']))}"
+        if day["resets_in"] is not None
+        else "reset time unknown until Xero says"
+    )
+    text = (
+        f"budget left: {budget['minute_left']:,} calls this minute, {budget['day_left']:,} "
+        f"today (of {day['limit']:,}, {day['used']:,} used: {day['routine_left']:,} left for "
+        f"routine work, {day['invoice_left']:,} for invoices; {resets})"
+    )
     if budget["closed_for_seconds"]:
         text += f"; [red]closed for {duration(budget['closed_for_seconds'])}[/red] (Xero said 429)"
     return text
 
 
-def spend_words(spend: dict[str, Any] | None) -> str:
+def spend_words(spend: dict[str, Any]) -> str:
     """Says e.g. "spent today: import 4 calls (23.0 kB in, 0 B out); 0 for idle, other"."""
-    if spend is None:
-        return f"spent today: {UNKNOWN}"
     used = {kind: s for kind, s in spend.items() if s["calls"]}
     if not used:
         return "spent today: no call to Xero"
