@@ -50,6 +50,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return value
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 < value < 65536:
@@ -144,6 +151,12 @@ class Settings:
     SANDBOX_CLIENT_SECRET: str | None
     SANDBOX_WEBHOOK_URL: str | None
 
+    XERO_WEBHOOK_KEY: str | None
+    WEBHOOK_HOST: str
+    WEBHOOK_PORT: int
+    WEBHOOK_MAX_BODY_BYTES: int
+    WEBHOOK_COVERED_POLL_SECONDS: int
+
     FLOWER_PORT: int
     FLOWER_USER: str
     FLOWER_PASSWORD: str
@@ -219,6 +232,11 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "SANDBOX_CLIENT_ID": (_optional_text, None),
     "SANDBOX_CLIENT_SECRET": (_optional_text, None),
     "SANDBOX_WEBHOOK_URL": (_optional_text, None),
+    "XERO_WEBHOOK_KEY": (_optional_text, None),
+    "WEBHOOK_HOST": (_text, "127.0.0.1"),
+    "WEBHOOK_PORT": (_port, "8767"),
+    "WEBHOOK_MAX_BODY_BYTES": (_positive_int, "1048576"),
+    "WEBHOOK_COVERED_POLL_SECONDS": (_non_negative_int, "0"),
     "FLOWER_PORT": (_port, "5555"),
     "FLOWER_USER": (_text, "admin"),
     "FLOWER_PASSWORD": (_text, "xerosync"),

@@ -51,6 +51,7 @@ from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.lease import Acquired, Lease
 from xerosync.sync.pull import STREAMS_BY_NAME, forget_cursors, import_stream
 from xerosync.sync.push import push_pending
+from xerosync.webhooks import health as webhook_health
 from xerosync.xero.budget import DayLeft
 from xerosync.xero.errors import RateLimited, ReauthorizationRequired, XeroError
 from xerosync.xero.spend import spending_as
@@ -246,6 +247,26 @@ QUIET_COUNTS = frozenset({"read", "unchanged", "waiting"})
 operator, a later time, its own task)."""
 
 
+def _import(
+    ctx: OrgContext,
+    name: str,
+    counts: dict[str, Any],
+    *,
+    full: bool,
+    on_page: Callable[[str, int, int | None], None] | None,
+) -> None:
+    """Read one stream, unless healthy webhooks bring its changes and it was read recently
+    enough (WEBHOOK_COVERED_POLL_SECONDS; `xerosync.webhooks.health`)."""
+    store = redis_client(ctx.settings.REDIS_URL)
+    every = float(ctx.settings.WEBHOOK_COVERED_POLL_SECONDS)
+    if not full and webhook_health.may_skip(store, ctx.connection.id, name, every):
+        counts.setdefault("left_to_webhooks", []).append(name)
+        return
+    counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
+    if name in webhook_health.COVERED_STREAMS:
+        webhook_health.note_read(store, ctx.connection.id, name)
+
+
 def pass_was_idle(counts: Mapping[str, object]) -> bool:
     """Whether a pass found nothing to do: no record in or out, nothing set aside."""
     for name, value in counts.items():
@@ -308,14 +329,14 @@ def _run_pass(
             forget_cursors(ctx)
             ctx.session.commit()
         for name in ("contacts", "items"):
-            counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
+            _import(ctx, name, counts, full=full, on_page=on_page)
         with spending_as("push"):
             counts["push"] = {k: asdict(v) for k, v in push_pending(ctx).items()}
         ctx.session.commit()
         counts["confirmed_orders"] = invoice_confirmed_orders(ctx)
         counts["voided_orders"] = delete_voided_drafts(ctx)
         for name in ("invoices", "credit_notes"):
-            counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
+            _import(ctx, name, counts, full=full, on_page=on_page)
     except ReauthorizationRequired as exc:
         outcome, error = "failed", str(exc)
     except XeroError as exc:

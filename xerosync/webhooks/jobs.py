@@ -28,6 +28,7 @@ from xerosync.sync import jobs, pull, routine
 from xerosync.sync.context import OrgContext, redis_client
 from xerosync.sync.jobs import JobResult
 from xerosync.sync.lease import Acquired
+from xerosync.webhooks import health
 from xerosync.webhooks.events import Event
 from xerosync.xero.errors import XeroError
 from xerosync.xero.spend import spending_as
@@ -37,10 +38,6 @@ log = logging.getLogger("xerosync.webhooks")
 IDS_PER_CALL = 50
 """Xero refuses longer `IDs` lists (XERO_FACTS §4: 53 IDs returned 404)."""
 PASS_BUSY_RETRY_SECONDS = 2.0
-
-
-def state_key(connection_id: int) -> str:
-    return f"xerosync:webhooks:{connection_id}"
 
 
 def _connection_for(tenant_id: str, engine: Engine) -> int | None:
@@ -100,7 +97,7 @@ def _note(ctx: OrgContext, events: list[Event], received_at: float) -> None:
         happened = received_at
     try:
         redis_client(ctx.settings.REDIS_URL).hset(
-            state_key(ctx.connection.id),
+            health.state_key(ctx.connection.id),
             mapping={
                 "last_event_at": happened,
                 "received_at": received_at,

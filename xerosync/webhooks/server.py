@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import redis
 
 from xerosync.publish import send_once
 from xerosync.settings import Settings
+from xerosync.webhooks import health
 from xerosync.webhooks.receiver import Receiver
 
 
@@ -57,4 +61,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
         "channel_timeout": 10,
         "ident": "xerosync",
     }
-    waitress.serve(build_receiver(settings), **options)
+    receiver = build_receiver(settings)
+    stop = threading.Event()
+    health.keep_beating(redis.Redis.from_url(settings.REDIS_URL), stop)
+    try:
+        waitress.serve(receiver, **options)
+    finally:
+        stop.set()
