@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import redis
+from kombu import Connection as Connection_
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,8 @@ RECORD_STATES = (LinkStatus.PENDING.value, LinkStatus.DEFERRED.value, LinkStatus
 QUEUES = (celeryconfig.INVOICE_QUEUE, celeryconfig.SYNC_QUEUE)
 INSPECT_TIMEOUT = 1.0
 """Seconds `status` waits for workers to answer Celery's inspect broadcast."""
+BROKER_RETRIES = 1
+"""Connection retries before status says the broker cannot be reached."""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -250,29 +253,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def queue_depths() -> dict[str, int]:
+def queue_depths(conn: Connection_) -> dict[str, int]:
     """Tasks waiting in each queue, asked of the broker through kombu (Redis or RabbitMQ)."""
-    from xerosync.app import app
-
     depths: dict[str, int] = {}
-    with app.connection_for_read() as conn:
-        for queue in QUEUES:
-            channel = conn.channel()
-            try:
-                depths[queue] = int(channel.queue_declare(queue, passive=True).message_count)
-            except conn.channel_errors:
-                depths[queue] = 0  # never declared: nothing was ever sent to it
-            finally:
-                channel.close()
+    for queue in QUEUES:
+        channel = conn.channel()
+        try:
+            depths[queue] = int(channel.queue_declare(queue, passive=True).message_count)
+        except conn.channel_errors:
+            depths[queue] = 0  # never declared: nothing was ever sent to it
+        finally:
+            channel.close()
     return depths
 
 
-def queue_consumers(timeout: float = INSPECT_TIMEOUT) -> dict[str, list[str]]:
+def queue_consumers(conn: Connection_, timeout: float = INSPECT_TIMEOUT) -> dict[str, list[str]]:
     """{queue: [worker names]} from Celery's inspect broadcast: the workers that answered
     within `timeout` seconds, with the queues each consumes."""
     from xerosync.app import app
 
-    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    replies = app.control.inspect(timeout=timeout, connection=conn).active_queues() or {}
     consumers: dict[str, list[str]] = {q: [] for q in QUEUES}
     for worker, queues in sorted(replies.items()):
         for queue in queues or []:
@@ -286,11 +286,18 @@ def service_facts(
     *,
     timeout: float = INSPECT_TIMEOUT,
 ) -> dict[str, Any]:
-    """Who consumes each queue (workers), whether beat ticks, and what waits in the queues."""
-    started = time.monotonic()
-    consumers = queue_consumers(timeout)
-    asked = round(time.monotonic() - started, 3)
-    depths = queue_depths()
+    """Who consumes each queue (workers), whether beat ticks, and what waits in the queues.
+
+    One broker connection, tried twice: a broker that is down fails status in a second or
+    two (kombu's own default retries for much longer)."""
+    from xerosync.app import app
+
+    with app.connection_for_read() as conn:
+        conn.ensure_connection(max_retries=BROKER_RETRIES)
+        started = time.monotonic()
+        consumers = queue_consumers(conn, timeout)
+        asked = round(time.monotonic() - started, 3)
+        depths = queue_depths(conn)
     queues = {
         name: {"workers": consumers.get(name, []), "waiting": depths.get(name, 0)}
         for name in QUEUES

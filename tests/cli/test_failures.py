@@ -71,6 +71,18 @@ def test_unreachable_redis(command: list[str], migrated_sqlite: str, tmp_path: P
     assert "REDIS_URL" in line
 
 
+def test_unreachable_broker(migrated_sqlite: str, redis_url: str, tmp_path: Path) -> None:
+    """Redis for the budget answers; the broker (another server here) does not."""
+    broker = f"redis://127.0.0.1:{closed_port()}/0"
+    env = {"DATABASE_URL": migrated_sqlite, "REDIS_URL": redis_url, "CELERY_BROKER_URL": broker}
+    assert_one_line(
+        xerosync("status", env=env, cwd=tmp_path),
+        UNREACHABLE,
+        "cannot reach the broker",
+        "CELERY_BROKER_URL",
+    )
+
+
 @pytest.mark.parametrize("command", [["status"], ["sync"], ["errors"], ["db", "upgrade"]])
 def test_unreachable_database(command: list[str], tmp_path: Path) -> None:
     url = f"postgresql+psycopg://xerosync:s3cret@127.0.0.1:{closed_port()}/xerosync"
