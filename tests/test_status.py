@@ -182,3 +182,31 @@ def test_status_org_matches_as_sync_does(
     assert code == 2 and err.strip() == (
         "xerosync status: no connected organisation matches 'Nobody Ltd'"
     )
+
+
+def test_a_pass_the_rate_limit_interrupted_is_said_in_words(
+    xerosync_env: XerosyncEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = xerosync_env
+    started = datetime.now(UTC) - timedelta(minutes=20, seconds=4.2)
+    with env.session() as session:
+        session.add(
+            SyncRun(
+                connection_id=env.connection_id,
+                started_at=started,
+                finished_at=started + timedelta(seconds=4.2),
+                outcome="interrupted",
+                counts={"contacts": {"read": 12, "created": 12}},
+                error="rate budget for routine work exhausted (day); come back in 3600.000s",
+            )
+        )
+        session.commit()
+    [org] = status_json(capsys)["organisations"]
+    last = org["last_pass"]
+    assert last["duration_seconds"] == pytest.approx(4.2)
+    assert last["outcome_words"].startswith("interrupted by the rate limit")
+    out = run(capsys, "status", "--wait", "0.5")[1]
+    assert (
+        "last pass: finished 20 min ago in 4.2 s: interrupted by the rate limit; the next pass "
+        "resumes where it stopped, 12 contacts imported"
+    ) in out
