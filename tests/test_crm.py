@@ -88,7 +88,9 @@ def test_with_the_broker_down_the_save_is_kept_and_the_pass_syncs_it(
             db.add(customer)
         with db.begin():
             order = Order(connection_id=env.connection_id, customer_id=customer.id)
-            order.lines.append(OrderLine(description="Call-out", quantity=Decimal("1"), unit_price=Decimal("10")))
+            order.lines.append(
+                OrderLine(description="Call-out", quantity=Decimal("1"), unit_price=Decimal("10"))
+            )
             db.add(order)
         with db.begin():
             order.status = OrderStatus.CONFIRMED.value

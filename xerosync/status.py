@@ -25,6 +25,7 @@ from xerosync.models import (
     Order,
     Product,
     SyncRun,
+    VanishedLink,
     XeroLink,
 )
 from xerosync.settings import Settings
@@ -379,6 +380,8 @@ def status_report(
                 **scope_facts(conn, settings),
                 "set_aside": set_aside_count(session, conn.id),
                 "merges": merge_count(session, conn.id),
+                "vanished_links": vanished_count(session, conn.id),
+                "webhooks": webhook_facts(client, conn.id, now),
                 "budget": budget_left(settings, client, conn.tenant_id),
                 "spend_today": spend(client, conn.id),
             }
@@ -414,7 +417,9 @@ def scope_facts(conn: Connection, settings: Settings) -> dict[str, Any]:
         return {"scopes": None, "scope_warning": None, "token_error": str(exc)}
 
 
-def _rows_of(session: Session, model: type[ImportReject] | type[ContactMerge], org: int) -> int:
+def _rows_of(
+    session: Session, model: type[ImportReject] | type[ContactMerge] | type[VanishedLink], org: int
+) -> int:
     return int(
         session.scalar(select(func.count()).select_from(model).where(model.connection_id == org))
         or 0
@@ -429,6 +434,69 @@ def set_aside_count(session: Session, connection_id: int) -> int:
 def merge_count(session: Session, connection_id: int) -> int:
     """Contacts merged in Xero whose customers followed the merge."""
     return _rows_of(session, ContactMerge, connection_id)
+
+
+def vanished_count(session: Session, connection_id: int) -> int:
+    """Links whose Xero record no longer existed, relinked instead of duplicated."""
+    return _rows_of(session, VanishedLink, connection_id)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def webhook_facts(client: redis.Redis, connection_id: int, now: datetime) -> dict[str, Any]:
+    """The last webhook event applied for the organisation, and its lag: from the moment it
+    happened in Xero to the moment its record was stored (`xerosync.webhooks.jobs`)."""
+    from xerosync.webhooks import health
+
+    stored = client.hgetall(health.state_key(connection_id))
+    raw = {_text(k): _text(v) for k, v in stored.items()}
+    receiver = health.receiver_seen_at(client)
+    facts: dict[str, Any] = {
+        "receiver_running": receiver is not None,
+        "last_event_at": None,
+        "applied_at": None,
+        "lag_seconds": None,
+    }
+    if "last_event_at" in raw and "applied_at" in raw:
+        happened, applied = float(raw["last_event_at"]), float(raw["applied_at"])
+        facts["last_event_at"] = _iso(datetime.fromtimestamp(happened, UTC))
+        facts["applied_at"] = _iso(datetime.fromtimestamp(applied, UTC))
+        facts["lag_seconds"] = round(max(0.0, applied - happened), 3)
+    return facts
+
+
+@dataclass(frozen=True)
+class VanishedRecord:
+    organisation: str
+    kind: str
+    local_id: int
+    vanished_xero_id: str
+    relinked_xero_id: str | None
+    matched_by: str
+    at: str | None
+
+
+def vanished_links(session: Session) -> list[VanishedRecord]:
+    """Links whose Xero record was gone, and the record each CRM row was relinked to."""
+    query = (
+        select(VanishedLink, Connection.tenant_name)
+        .join(Connection, Connection.id == VanishedLink.connection_id)
+        .order_by(VanishedLink.id)
+    )
+    return [
+        VanishedRecord(
+            organisation=org,
+            kind=row.kind,
+            local_id=row.local_id,
+            vanished_xero_id=row.vanished_xero_id,
+            relinked_xero_id=row.relinked_xero_id,
+            matched_by=row.matched_by,
+            at=_iso(row.detected_at),
+        )
+        for row, org in session.execute(query)
+    ]
 
 
 @dataclass(frozen=True)

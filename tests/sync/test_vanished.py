@@ -4,6 +4,7 @@ still mirrored."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.fixtures.xerosync import XerosyncEnv
+from xerosync.cli import main
 from xerosync.models import Customer, LinkKind, VanishedLink, XeroLink
 from xerosync.sync import jobs
 from xerosync.sync.pull import forget_cursors
@@ -124,3 +126,19 @@ def test_a_full_pass_after_nothing_vanished_asks_xero_nothing_more(
     assert not [
         r for r in env.sandbox.control.requests(method="GET") if "IDs" in (r.get("query") or {})
     ]
+
+
+def test_errors_and_status_say_which_links_were_repaired(
+    xerosync_env: XerosyncEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = xerosync_env
+    _pushed_customers(env)
+    old = _links_point_at_records_xero_no_longer_has(env, [PEOPLE[0][0]])
+    _pass(env, full=True)
+    capsys.readouterr()
+
+    assert main(["errors", "--json"]) == 0
+    vanished = json.loads(capsys.readouterr().out)["vanished"]
+    assert [v["vanished_xero_id"] for v in vanished] == old
+    assert main(["status", "--wait", "0.1"]) == 0
+    assert "1 link(s) pointed at Xero records that no longer exist" in capsys.readouterr().out

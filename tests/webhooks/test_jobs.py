@@ -3,6 +3,7 @@ by the import's own code; bills never stored; replays change nothing; unknown te
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 
 from tests.fixtures.xerosync import XerosyncEnv
 from tests.webhooks.support import event
+from xerosync.cli import main
 from xerosync.models import Customer, DocumentStatus, Invoice
 from xerosync.sandbox import DEMO_TENANT_ID
 from xerosync.sync import jobs as sync_jobs
@@ -131,3 +133,19 @@ def _as_job_event(raw: dict[str, object]) -> dict[str, str]:
     parsed = parse_event(raw, 0)
     assert parsed is not None
     return parsed.as_dict()
+
+
+def test_status_shows_the_last_event_and_its_lag(
+    xerosync_env: XerosyncEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = xerosync_env
+    contact = env.contacts()[0]
+    raw = [_as_job_event(event("CONTACT", str(contact["ContactID"]), tenant_id=DEMO_TENANT_ID))]
+    assert jobs.apply_events(DEMO_TENANT_ID, raw, 0.0, settings=env.settings).status == "ok"
+    capsys.readouterr()
+    assert main(["status", "--json", "--wait", "0.1"]) == 0
+    hooks = json.loads(capsys.readouterr().out)["organisations"][0]["webhooks"]
+    assert hooks["last_event_at"].startswith("2026-12-02T01:15:39")
+    assert hooks["lag_seconds"] > 0 and hooks["receiver_running"] is False
+    assert main(["status", "--wait", "0.1"]) == 0
+    assert "webhooks: last event" in capsys.readouterr().out

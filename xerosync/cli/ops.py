@@ -21,7 +21,7 @@ from xerosync.connections import OrganisationError, find_connection
 from xerosync.db import get_engine, session_scope
 from xerosync.models import LinkKind, LinkStatus, XeroLink
 from xerosync.settings import get_settings
-from xerosync.status import merges, record_errors, set_aside_records
+from xerosync.status import merges, record_errors, set_aside_records, vanished_links
 from xerosync.sync import jobs
 from xerosync.sync.context import OrgContext, open_context, redis_client
 from xerosync.xero.errors import XeroError
@@ -72,6 +72,7 @@ def _errors(args: argparse.Namespace) -> int:
         found = record_errors(session, args.kind)
         aside = set_aside_records(session) if not args.kind else []
         merged = merges(session) if args.kind in (None, LinkKind.CONTACT.value) else []
+        relinked = [v for v in vanished_links(session) if args.kind in (None, v.kind)]
     if args.json:
         print(
             json.dumps(
@@ -79,6 +80,7 @@ def _errors(args: argparse.Namespace) -> int:
                     "records": [e.__dict__ for e in found],
                     "set_aside": [a.__dict__ for a in aside],
                     "merges": [m.__dict__ for m in merged],
+                    "vanished": [v.__dict__ for v in relinked],
                 },
                 indent=2,
             )
@@ -108,6 +110,13 @@ def _errors(args: argparse.Namespace) -> int:
             other = f"#{m.survivor_customer_id}" if m.survivor_customer_id else "(the same)"
             table.add_row(f"#{m.customer_id}", m.merged_contact_id, m.survivor_contact_id,
                           other, m.organisation)  # fmt: skip
+        console.print(table)
+    if relinked:
+        table = Table("kind", "id", "gone from Xero", "relinked to", "matched by",
+                      "organisation", title="Links whose Xero record was gone")  # fmt: skip
+        for v in relinked:
+            table.add_row(v.kind, f"#{v.local_id}", v.vanished_xero_id, v.relinked_xero_id or "-",
+                          v.matched_by, v.organisation)  # fmt: skip
         console.print(table)
     return 0
 

@@ -123,9 +123,27 @@ def organisation_lines(org: dict[str, Any], now: datetime) -> list[str]:
         )
     if org["merges"]:
         lines.append(f"  {org['merges']} contact merge(s) in Xero followed")
+    if org.get("vanished_links"):
+        lines.append(
+            f"  [yellow]{org['vanished_links']} link(s) pointed at Xero records that no longer "
+            "exist: relinked instead of duplicated[/yellow] (`xerosync errors` lists them)"
+        )
+    lines.append("  " + webhook_words(org.get("webhooks") or {}, now))
     lines.append("  " + budget_words(org["budget"]))
     lines.append("  " + spend_words(org["spend_today"]))
     return lines
+
+
+def webhook_words(hooks: dict[str, Any], now: datetime) -> str:
+    """Says e.g. "webhooks: last event 2 min ago, stored 1.4 s after it happened in Xero"."""
+    receiver = "receiver running" if hooks.get("receiver_running") else "receiver not running"
+    if not hooks.get("last_event_at"):
+        return f"webhooks: no event received yet ({receiver})"
+    age = ago(since(hooks["last_event_at"], now))
+    return (
+        f"webhooks: last event {age}, stored {hooks['lag_seconds']:.1f} s after it happened "
+        f"in Xero ({receiver})"
+    )
 
 
 def last_pass_words(run: dict[str, Any] | None, now: datetime) -> str:
