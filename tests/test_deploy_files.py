@@ -24,7 +24,9 @@ def procfile() -> dict[str, str]:
 
 
 def test_procfile_runs_the_four_processes_and_the_sandbox() -> None:
-    assert set(procfile()) == {"sandbox", "worker-invoices", "worker-sync", "beat", "flower"}
+    assert set(procfile()) == {
+        "sandbox", "worker-invoices", "worker-sync", "beat", "flower", "webhooks"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(procfile()))
