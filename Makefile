@@ -34,7 +34,7 @@ typecheck: install
 
 pytest: install redis
 	@scripts/ensure-test-tools
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test: lint typecheck pytest
 

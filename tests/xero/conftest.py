@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.fixtures.redis import clean_redis_db
+from tests.fixtures.redis import DBS_PER_WORKER, XDIST_WORKER, clean_redis_db
 from tests.xero.budgets import Clock
 
-XERO_REDIS_DB = int(os.environ.get("TEST_XERO_REDIS_DB", "12"))
+XERO_REDIS_DB = int(os.environ.get("TEST_XERO_REDIS_DB", "12")) - DBS_PER_WORKER * XDIST_WORKER
 
 
 @pytest.fixture

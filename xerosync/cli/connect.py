@@ -219,9 +219,7 @@ def _refuse_on_oauth_error(redirect_url: str, settings: Settings) -> None:
     if "error" not in query:
         return
     description = next(iter(query.get("error_description") or []), None)
-    raise CommandError(
-        scopes.refusal_message(query["error"][0], description, _requested(settings))
-    )
+    raise CommandError(scopes.refusal_message(query["error"][0], description, _requested(settings)))
 
 
 def _requested(settings: Settings) -> tuple[str, ...]:
