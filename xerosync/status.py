@@ -436,6 +436,15 @@ def merge_count(session: Session, connection_id: int) -> int:
     return _rows_of(session, ContactMerge, connection_id)
 
 
+def _with_organisation(session: Session, model: Any, *order: Any) -> Any:
+    """Rows of a per-organisation table, each with its organisation's name."""
+    return session.execute(
+        select(model, Connection.tenant_name)
+        .join(Connection, Connection.id == model.connection_id)
+        .order_by(*order)
+    )
+
+
 def vanished_count(session: Session, connection_id: int) -> int:
     """Links whose Xero record no longer existed, relinked instead of duplicated."""
     return _rows_of(session, VanishedLink, connection_id)
@@ -480,11 +489,6 @@ class VanishedRecord:
 
 def vanished_links(session: Session) -> list[VanishedRecord]:
     """Links whose Xero record was gone, and the record each CRM row was relinked to."""
-    query = (
-        select(VanishedLink, Connection.tenant_name)
-        .join(Connection, Connection.id == VanishedLink.connection_id)
-        .order_by(VanishedLink.id)
-    )
     return [
         VanishedRecord(
             organisation=org,
@@ -495,7 +499,7 @@ def vanished_links(session: Session) -> list[VanishedRecord]:
             matched_by=row.matched_by,
             at=_iso(row.detected_at),
         )
-        for row, org in session.execute(query)
+        for row, org in _with_organisation(session, VanishedLink, VanishedLink.id)
     ]
 
 
@@ -512,11 +516,7 @@ class SetAsideRecord:
 
 def set_aside_records(session: Session) -> list[SetAsideRecord]:
     """What the import set aside: which Xero record, which field, and why."""
-    query = (
-        select(ImportReject, Connection.tenant_name)
-        .join(Connection, Connection.id == ImportReject.connection_id)
-        .order_by(ImportReject.resource, ImportReject.xero_id)
-    )
+    order = (ImportReject.resource, ImportReject.xero_id)
     return [
         SetAsideRecord(
             organisation=org,
@@ -527,7 +527,7 @@ def set_aside_records(session: Session) -> list[SetAsideRecord]:
             times=row.times,
             since=_iso(row.first_seen),
         )
-        for row, org in session.execute(query)
+        for row, org in _with_organisation(session, ImportReject, *order)
     ]
 
 
@@ -543,11 +543,6 @@ class MergeRecord:
 
 def merges(session: Session) -> list[MergeRecord]:
     """Contacts merged in Xero, and where their customers went."""
-    query = (
-        select(ContactMerge, Connection.tenant_name)
-        .join(Connection, Connection.id == ContactMerge.connection_id)
-        .order_by(ContactMerge.id)
-    )
     return [
         MergeRecord(
             organisation=org,
@@ -557,7 +552,7 @@ def merges(session: Session) -> list[MergeRecord]:
             survivor_customer_id=row.survivor_customer_id,
             at=_iso(row.detected_at),
         )
-        for row, org in session.execute(query)
+        for row, org in _with_organisation(session, ContactMerge, ContactMerge.id)
     ]
 
 
