@@ -10,10 +10,11 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, FetchedValue, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from xerosync.models.base import Base, Quantity, Rate, Timestamped
+from xerosync.models.versioning import keep_row_version
 
 
 class OrderStatus(enum.StrEnum):
@@ -55,6 +56,10 @@ class Customer(Timestamped, Base):
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
     default_discount: Mapped[Decimal | None] = mapped_column(Rate)
+    row_version: Mapped[int] = mapped_column(
+        Integer, server_default="1", server_onupdate=FetchedValue()
+    )
+    """Moved by a database trigger on every UPDATE, ORM or not (`models.versioning`)."""
 
 
 class Product(Timestamped, Base):
@@ -74,6 +79,14 @@ class Product(Timestamped, Base):
     is_obsolete: Mapped[bool] = mapped_column(default=False)
     is_tracked: Mapped[bool] = mapped_column(default=False)
     quantity_on_hand: Mapped[Decimal | None] = mapped_column(Quantity)
+    row_version: Mapped[int] = mapped_column(
+        Integer, server_default="1", server_onupdate=FetchedValue()
+    )
+    """Moved by a database trigger on every UPDATE, ORM or not (`models.versioning`)."""
+
+
+keep_row_version(Customer.__table__)  # type: ignore[arg-type]
+keep_row_version(Product.__table__)  # type: ignore[arg-type]
 
 
 class Order(Timestamped, Base):

@@ -103,6 +103,9 @@ class XeroLink(Timestamped, Base):
     """Fingerprint of the pushed fields as the CRM holds them now."""
     pushed_fingerprint: Mapped[str | None] = mapped_column(String(64))
     """Fingerprint of what Xero was last sent (or imported from it)."""
+    seen_version: Mapped[int | None] = mapped_column(Integer)
+    """The record's `row_version` when `fingerprint` was last derived from the database; the
+    routine pass derives it again only once the version moves (a write, ORM or not)."""
     sent_fingerprints: Mapped[list[list[Any]] | None] = mapped_column(JSON)
     """Writes in doubt, as [fingerprint, epoch seconds]: recorded before each write and
     dropped when Xero answers it. A write whose answer was lost may still land late, over a

@@ -4,13 +4,19 @@ Every customer and product has a link row per organisation (`XeroLink`). Saving 
 sets the link's `fingerprint` to the fingerprint of what a push would send; the record needs
 a push exactly while that differs from `pushed_fingerprint`. The ORM hook below does this in
 the same transaction as the save, so a change made while the broker is down is still found by
-the next routine pass, which also re-derives fingerprints for rows written around the ORM.
+the next routine pass.
+
+Rows written around the ORM (raw SQL, another application) are found without re-deriving
+every fingerprint: a database trigger moves the row's `row_version` on every UPDATE
+(`xerosync.models.versioning`) and the link remembers the version it last fingerprinted
+(`seen_version`). The pass asks the database only for rows whose version moved, rows with no
+link yet and links already pending (`note_moved`), so an idle pass costs one query per kind.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -131,6 +137,27 @@ def mark_all_saved(
             note_current(links[record.id], desired_fingerprint(record))
             marked[record] = links[record.id]
     return marked
+
+
+def note_moved(
+    session: Session, pairs: Sequence[tuple[Customer | Product, XeroLink | None]]
+) -> dict[Customer | Product, XeroLink]:
+    """The links of records read with their link (None: none yet), fingerprints re-derived
+    only where the record's `row_version` moved since its link last saw it.
+
+    The version and the fields come from the same SELECT, so a write that lands after it
+    moves the version again and the next pass sees that one too.
+    """
+    new = mark_all_saved(session, [record for record, link in pairs if link is None])
+    links: dict[Customer | Product, XeroLink] = {}
+    for record, link in pairs:
+        if link is None:
+            link = new[record]
+        elif link.seen_version != record.row_version:
+            note_current(link, desired_fingerprint(record))
+        link.seen_version = record.row_version
+        links[record] = link
+    return links
 
 
 DOUBT_SECONDS = 900.0

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from xerosync.mapping.contacts import contact_number, contact_update, new_contact
 from xerosync.mapping.items import item_payload
@@ -567,36 +567,59 @@ def push_products(
 
 
 # -- everything pending ------------------------------------------------------------------
-def _record_chunks(
-    ctx: OrgContext, model: type[Customer] | type[Product], size: int
-) -> Iterator[list[Any]]:
-    """The organisation's records of `model`, `size` at a time, in id order."""
+def _examined_chunks(
+    ctx: OrgContext, model: type[Customer] | type[Product], kind: LinkKind, size: int
+) -> Iterator[list[tuple[Any, XeroLink | None]]]:
+    """The organisation's records the pass must look at, with their links, `size` at a time
+    in id order: those with no link yet, those whose `row_version` moved since their link
+    last fingerprinted them (a write, ORM or not) and those already pending or deferred.
+
+    The database does the choosing (one indexed join), so an idle pass reads no rows.
+    """
     last_id = 0
     while True:
-        chunk: list[Customer | Product] = list(
-            ctx.session.scalars(
-                select(model)
-                .where(model.connection_id == ctx.connection.id, model.id > last_id)
+        chunk: list[tuple[Any, XeroLink | None]] = [
+            (record, link)
+            for record, link in ctx.session.execute(
+                select(model, XeroLink)
+                .outerjoin(
+                    XeroLink,
+                    and_(
+                        XeroLink.connection_id == model.connection_id,
+                        XeroLink.kind == kind.value,
+                        XeroLink.local_id == model.id,
+                    ),
+                )
+                .where(
+                    model.connection_id == ctx.connection.id,
+                    model.id > last_id,
+                    or_(
+                        XeroLink.id.is_(None),
+                        XeroLink.seen_version.is_distinct_from(model.row_version),
+                        XeroLink.status.in_((LinkStatus.PENDING.value, LinkStatus.DEFERRED.value)),
+                    ),
+                )
                 .order_by(model.id)
                 .limit(size)
             )
-        )
+        ]
         if not chunk:
             return
-        last_id = chunk[-1].id
+        last_id = chunk[-1][0].id
         yield chunk
 
 
-def due_in(ctx: OrgContext, records: Sequence[Customer | Product]) -> list[Any]:
-    """Which of `records` need a push now.
+def due_in(ctx: OrgContext, pairs: Sequence[tuple[Any, XeroLink | None]]) -> list[Any]:
+    """Which of the examined records need a push now.
 
-    Fingerprints are re-derived for every record, so rows written around the ORM (and
-    therefore never marked) are found too; this costs no call to Xero.
+    Fingerprints are re-derived only for records whose version moved (`outbox.note_moved`),
+    so rows written around the ORM are found at a cost in proportion to what changed; this
+    costs no call to Xero.
     """
-    links = outbox.mark_all_saved(ctx.session, records)
+    links = outbox.note_moved(ctx.session, pairs)
     return [
         record
-        for record in records
+        for record, _link in pairs
         if links[record].status in (LinkStatus.PENDING.value, LinkStatus.DEFERRED.value)
         and _due(links[record], force=False)
     ]
@@ -612,13 +635,13 @@ def push_pending(
     records are sent in full batches of 50 across chunk boundaries.
     """
     reports = {"contacts": PushReport(), "items": PushReport()}
-    plan: tuple[tuple[str, type[Customer] | type[Product], Any], ...] = (
-        ("contacts", Customer, push_customers),
-        ("items", Product, push_products),
+    plan: tuple[tuple[str, type[Customer] | type[Product], LinkKind, Any], ...] = (
+        ("contacts", Customer, LinkKind.CONTACT, push_customers),
+        ("items", Product, LinkKind.ITEM, push_products),
     )
-    for name, model, push in plan:
+    for name, model, kind, push in plan:
         carry: list[Any] = []  # due records short of a full batch wait for the next chunk
-        for chunk in _record_chunks(ctx, model, chunk_size):
+        for chunk in _examined_chunks(ctx, model, kind, chunk_size):
             carry.extend(due_in(ctx, chunk))
             full = len(carry) // MAX_BATCH * MAX_BATCH
             if full:
