@@ -1,4 +1,21 @@
-"""Shared fixtures: each lives in tests/fixtures/ and is loaded here as a plugin."""
+"""Shared fixtures: each lives in tests/fixtures/ and is loaded here as a plugin.
+
+Before anything reads the settings, REDIS_URL (and so the broker, which defaults to it)
+points at the suite's own Redis database: a task a test sends without a worker fixture (a
+notification, `xerosync connect`'s first pass) lands there and is flushed with it, never in
+DB 0, which `make run` uses and whose workers would run it.
+"""
+
+import os
+
+import pytest
+
+pytest.register_assert_rewrite("tests.fixtures")  # imported below, before pytest loads them
+
+from tests.fixtures.redis import TEST_REDIS_DB, test_redis_url  # noqa: E402
+
+os.environ["REDIS_URL"] = test_redis_url(TEST_REDIS_DB)
+os.environ.pop("CELERY_BROKER_URL", None)  # Celery itself would prefer this one
 
 pytest_plugins = [
     "tests.fixtures.celery",

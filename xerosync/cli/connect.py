@@ -84,6 +84,7 @@ def _connect(args: argparse.Namespace) -> int:
     held = scopes.grant_warning(tokens)
     chosen = _choose(offered, args.tenant, store_all=args.all)
     reconnected: list[tuple[int, str]] = []
+    new: list[tuple[int, str]] = []
     with session_scope(get_engine()) as session:
         for org in chosen:
             before = session.scalars(
@@ -101,11 +102,32 @@ def _connect(args: argparse.Namespace) -> int:
             print(f"connected {row.tenant_name} ({row.tenant_id}); tokens stored {state}")
             if held:
                 print(f"warning: {row.tenant_name} {held}", file=sys.stderr)
-            if before is not None and before != ConnectionStatus.ACTIVE.value:
+            if before is None:
+                new.append((row.id, row.tenant_name))
+            elif before != ConnectionStatus.ACTIVE.value:
                 reconnected.append((row.id, row.tenant_name))
     for connection_id, name in reconnected:
         _resume(connection_id, name)
+    for connection_id, name in new:
+        _first_pass(connection_id, name)
     return 0
+
+
+def _first_pass(connection_id: int, name: str) -> None:
+    """A new organisation's first import starts now, not at beat's next tick."""
+    from xerosync import tasks  # Celery only where it is needed
+    from xerosync.publish import BROKER_ERRORS, send_once
+
+    try:
+        send_once(tasks.run_pass_for, (connection_id,))
+    except BROKER_ERRORS as exc:
+        print(
+            f"note: could not queue {name}'s first import ({type(exc).__name__}); the next "
+            "routine pass runs it",
+            file=sys.stderr,
+        )
+        return
+    print(f"first import of {name} queued")
 
 
 def _resume(connection_id: int, name: str) -> None:
