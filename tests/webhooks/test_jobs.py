@@ -16,6 +16,7 @@ from xerosync.models import Customer, DocumentStatus, Invoice
 from xerosync.sandbox import DEMO_TENANT_ID
 from xerosync.sync import jobs as sync_jobs
 from xerosync.webhooks import jobs
+from xerosync.webhooks.events import parse_event
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +129,6 @@ def test_many_events_cost_one_call_per_fifty_records(xerosync_env: XerosyncEnv) 
 
 def _as_job_event(raw: dict[str, object]) -> dict[str, str]:
     """The receiver's form of an event (what it queues)."""
-    from xerosync.webhooks.events import parse_event
 
     parsed = parse_event(raw, 0)
     assert parsed is not None
@@ -149,3 +149,10 @@ def test_status_shows_the_last_event_and_its_lag(
     assert hooks["lag_seconds"] > 0 and hooks["receiver_running"] is False
     assert main(["status", "--wait", "0.1"]) == 0
     assert "webhooks: last event" in capsys.readouterr().out
+
+
+def test_contacts_are_applied_before_the_invoices_that_may_name_them() -> None:
+    invoice = parse_event(event("INVOICE", tenant_id=DEMO_TENANT_ID), 0)
+    contact = parse_event(event("CONTACT", tenant_id=DEMO_TENANT_ID), 1)
+    assert invoice is not None and contact is not None
+    assert list(jobs.changed_ids([invoice, contact, invoice])) == ["contacts", "invoices"]

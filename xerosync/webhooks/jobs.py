@@ -56,11 +56,13 @@ def _chunks(ids: list[str]) -> Iterator[list[str]]:
 
 
 def changed_ids(events: list[Event]) -> dict[str, list[str]]:
-    """Per import stream, each changed record once, in the order first seen."""
+    """Per import stream, each changed record once, in the order first seen; the streams in
+    the pass's order (contacts before the invoices that may name a new one)."""
     found: dict[str, dict[str, None]] = {}
     for event in events:
         found.setdefault(event.stream, {})[event.resource_id] = None
-    return {stream: list(ids) for stream, ids in found.items()}
+    order = [stream.name for stream in pull.STREAMS]
+    return {name: list(found[name]) for name in sorted(found, key=order.index)}
 
 
 def fetch_and_apply(ctx: OrgContext, events: list[Event]) -> dict[str, pull.Counts]:
