@@ -20,17 +20,42 @@ ROUTINE_PASS_TASK = "xerosync.tasks.run_routine_pass"
 ROUTINE_PASS_ENTRY = "routine-pass"
 INVOICE_TASKS = ("xerosync.tasks.create_invoice_for_order",)
 
+RABBITMQ_SCHEMES = ("amqp", "amqps", "pyamqp")
+
+
+def is_rabbitmq(url: str) -> bool:
+    return url.split("://", 1)[0] in RABBITMQ_SCHEMES
+
+
+def transport_options_for(url: str) -> dict[str, object]:
+    """The broker's transport options, which differ between Redis and RabbitMQ.
+
+    Redis has no acknowledgements of its own: kombu keeps delivered tasks in an `unacked`
+    hash and hands one out again once it is older than the visibility timeout. RabbitMQ
+    acknowledges natively: a task whose worker's connection dies goes back on its queue at
+    once (no visibility timeout), and a delivery held unacknowledged longer than the
+    server's `consumer_timeout` (30 min by default) closes the worker's channel; xerosync's
+    longest countdown stays under it (`xerosync.sync.jobs`), longer waits are deferred in
+    the database.
+    """
+    if is_rabbitmq(url):
+        # Publisher confirms: `.delay()` returns once RabbitMQ has the task, and raises if it
+        # refused or the connection dropped, so the outbox keeps the record instead.
+        return {"confirm_publish": True}
+    return {
+        # A task not acknowledged within this time is handed to another worker; no countdown
+        # xerosync sets is ever longer than this (longer waits are deferred in the database).
+        "visibility_timeout": _settings.BROKER_VISIBILITY_TIMEOUT,
+        # Look for such tasks every 10 s. Kombu's default scans on every tenth sweep (about
+        # 100 s), which adds over a minute to a killed worker's redelivery.
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
+
+
 broker_url = _settings.CELERY_BROKER_URL
 broker_connection_retry_on_startup = True
-broker_transport_options = {
-    # A task not acknowledged within this time is handed to another worker; no countdown
-    # xerosync sets is ever longer than this (longer waits are deferred in the database).
-    "visibility_timeout": _settings.BROKER_VISIBILITY_TIMEOUT,
-    # Redis only: look for such tasks every 10 s. Kombu's default scans on every tenth sweep
-    # (about 100 s), which adds over a minute to a killed worker's redelivery.
-    "unacked_restore_interval": 10,
-    "unacked_restore_throttle": 1,
-}
+broker_transport_options = transport_options_for(broker_url)
 result_backend = None
 task_ignore_result = True
 
