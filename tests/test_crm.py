@@ -43,6 +43,7 @@ def test_the_readme_shows_the_example_as_it_is_in_the_repository() -> None:
     )
 
 
+@pytest.mark.both_brokers
 def test_the_example_runs_and_every_record_ends_synced(
     xerosync_env: XerosyncEnv, celery_worker: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

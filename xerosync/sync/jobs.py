@@ -81,10 +81,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+RABBITMQ_CONSUMER_TIMEOUT = 1800
+"""RabbitMQ's default delivery acknowledgement timeout (`consumer_timeout`, 30 min): a worker
+holds a countdown task unacknowledged until it runs, and past this RabbitMQ closes its channel."""
+
+
 def _max_countdown(settings: Settings) -> float:
     """The longest wait a task may be sent back with: under the broker's visibility timeout,
-    past which an unacknowledged task would be delivered again."""
-    return settings.BROKER_VISIBILITY_TIMEOUT * 0.9
+    past which an unacknowledged task would be delivered again (on RabbitMQ, also under its
+    consumer_timeout)."""
+    limit = settings.BROKER_VISIBILITY_TIMEOUT
+    if settings.CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp"):
+        limit = min(limit, RABBITMQ_CONSUMER_TIMEOUT)
+    return limit * 0.9
 
 
 def _connection(session: Session, connection_id: int) -> Connection:
