@@ -26,11 +26,12 @@ Read-outs for `status`: `next_pass_due` and `current_interval`.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
 import redis
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select, union
 from sqlalchemy.orm import Session
 
 from xerosync.models import LinkKind, LinkStatus, Order, OrderStatus, XeroLink, utcnow
@@ -179,6 +180,22 @@ def is_due(client: redis.Redis, connection_id: int, now: float, slack: float) ->
     return due is None or now >= due - slack
 
 
+def due_among(
+    client: redis.Redis, connection_ids: Sequence[int], now: float, slack: float
+) -> set[int]:
+    """`is_due` for many organisations in one round trip (beat's fan-out: one pipelined HGET
+    per organisation, not one round trip each)."""
+    pipe = client.pipeline(transaction=False)
+    for connection_id in connection_ids:
+        pipe.hget(_key(connection_id), "due")
+    planned = (_float(raw) for raw in pipe.execute())
+    return {
+        connection_id
+        for connection_id, due in zip(connection_ids, planned, strict=True)
+        if due is None or now >= due - slack
+    }
+
+
 def next_pass_due(client: redis.Redis, connection_id: int) -> datetime | None:
     """When the organisation's next routine pass is due (None: nothing planned, so at beat's
     next tick). For `status`."""
@@ -199,6 +216,52 @@ def idle_passes(client: redis.Redis, connection_id: int) -> int:
 
 
 # -- what makes a pass due at once --------------------------------------------------------------
+def _held_invoice(now: datetime) -> ColumnElement[bool]:
+    """The order's invoice is in error or deferred to later: not work for the next pass."""
+    return exists().where(
+        XeroLink.connection_id == Order.connection_id,
+        XeroLink.kind == LinkKind.INVOICE.value,
+        XeroLink.local_id == Order.id,
+        or_(
+            XeroLink.status == LinkStatus.ERROR.value,
+            (XeroLink.status == LinkStatus.DEFERRED.value) & (XeroLink.retry_after > now),
+        ),
+    )
+
+
+def pending_work_among(session: Session, connection_ids: Sequence[int]) -> set[int]:
+    """The organisations among `connection_ids` whose outbox holds work (`has_pending_work`),
+    in one query per thousand organisations: beat's fan-out asked once per organisation."""
+    found: set[int] = set()
+    now = utcnow()
+    for start in range(0, len(connection_ids), 1000):
+        chunk = list(connection_ids[start : start + 1000])
+        records = select(XeroLink.connection_id).where(
+            XeroLink.connection_id.in_(chunk),
+            XeroLink.kind.in_((LinkKind.CONTACT.value, LinkKind.ITEM.value)),
+            or_(
+                XeroLink.status == LinkStatus.PENDING.value,
+                (XeroLink.status == LinkStatus.DEFERRED.value)
+                & or_(XeroLink.retry_after.is_(None), XeroLink.retry_after <= now),
+            ),
+        )
+        to_invoice = select(Order.connection_id).where(
+            Order.connection_id.in_(chunk),
+            Order.status == OrderStatus.CONFIRMED.value,
+            Order.xero_invoice_id.is_(None),
+            ~_held_invoice(now),
+        )
+        to_delete = select(Order.connection_id).where(
+            Order.connection_id.in_(chunk),
+            Order.status == OrderStatus.VOIDED.value,
+            Order.xero_invoice_id.is_not(None),
+            Order.xero_invoice_status.in_(DELETABLE),
+            ~_held_invoice(now),
+        )
+        found.update(int(i) for i in session.scalars(union(records, to_invoice, to_delete)))
+    return found
+
+
 def has_pending_work(session: Session, connection_id: int) -> bool:
     """Work the outbox holds for the next pass: a customer or product waiting for its push
     (pending, or deferred with its time come), a confirmed order without an invoice, a voided
