@@ -200,12 +200,27 @@ def mark_in_sync(
         link.xero_updated_at = xero_updated_at
 
 
+CALLER_MARKS = "xerosync_caller_marks"
+
+
+def marked_by_caller(session: Session, records: Iterable[Customer | Product]) -> None:
+    """The caller sets these records' links itself (the import: `mark_in_sync`), so the next
+    flush that writes them leaves their links alone instead of deriving each fingerprint and
+    reading each link a second time."""
+    session.info.setdefault(CALLER_MARKS, set()).update(records)
+
+
 def _collect(session: Session, _context: Any) -> None:
     """Before the flush's lists are cleared: note which tracked records it wrote."""
     saved = session.info.setdefault("xerosync_saved", set())
+    theirs = session.info.pop(CALLER_MARKS, set())
     for record in (*session.new, *session.dirty):
-        if isinstance(record, TRACKED):
+        if isinstance(record, TRACKED) and record not in theirs:
             saved.add(record)
+
+
+def _forget_caller_marks(session: Session, *_args: Any) -> None:
+    session.info.pop(CALLER_MARKS, None)
 
 
 def _mark(session: Session, _context: Any) -> None:
@@ -226,4 +241,5 @@ def install() -> None:
     if not _installed:
         event.listen(Session, "after_flush", _collect)
         event.listen(Session, "after_flush_postexec", _mark)
+        event.listen(Session, "after_soft_rollback", _forget_caller_marks)
         _installed = True

@@ -169,6 +169,7 @@ def _apply_linked(
             return
     if _set(record, fields):
         counts["updated"] += 1
+        outbox.marked_by_caller(ctx.session, [record])
     else:
         counts["unchanged"] += 1
     outbox.mark_in_sync(link, str(link.xero_id), outbox.desired_fingerprint(record), updated)
@@ -260,14 +261,17 @@ def survivor_of(ctx: OrgContext, merged_into: Mapping[str, str], contact_id: str
     """The contact a merged one ends at, following merges on this page and recorded ones."""
     current = contact_id
     for _ in range(MAX_MERGE_HOPS):
-        following = merged_into.get(current) or ctx.session.scalars(
-            select(ContactMerge.survivor_contact_id)
-            .where(
-                ContactMerge.connection_id == ctx.connection.id,
-                ContactMerge.merged_contact_id == current,
-            )
-            .order_by(ContactMerge.id.desc())
-        ).first()
+        following = (
+            merged_into.get(current)
+            or ctx.session.scalars(
+                select(ContactMerge.survivor_contact_id)
+                .where(
+                    ContactMerge.connection_id == ctx.connection.id,
+                    ContactMerge.merged_contact_id == current,
+                )
+                .order_by(ContactMerge.id.desc())
+            ).first()
+        )
         if not following or following == current:
             return current
         current = following
@@ -379,14 +383,16 @@ def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Coun
         created.append((customer, str(contact["ContactID"]), contact.get("UpdatedDateUTC")))
         counts["created"] += 1
     if created:
-        ctx.session.flush()  # one flush gives every new customer its id
+        outbox.marked_by_caller(ctx.session, (c for c, _, _ in created))
+        ctx.session.flush()  # one flush gives every new customer its id (and its version)
         new_links = outbox.links_for(
             ctx.session, ctx.connection.id, LinkKind.CONTACT, (c.id for c, _, _ in created)
         )
         for customer, xero_id, updated in created:
-            outbox.mark_in_sync(
-                new_links[customer.id], xero_id, outbox.desired_fingerprint(customer), updated
-            )
+            link = new_links[customer.id]
+            outbox.mark_in_sync(link, xero_id, outbox.desired_fingerprint(customer), updated)
+            # Fingerprinted from the row as just inserted: the pass need not look again.
+            link.seen_version = customer.__dict__.get("row_version")
 
 
 def _relink_vanished(
@@ -745,17 +751,32 @@ class TooLong(ValueError):
         self.field = field
 
 
+_WIDTHS: dict[Any, tuple[tuple[str, int], ...]] = {}
+
+
+def _widths(table: Any) -> tuple[tuple[str, int], ...]:
+    """A table's text columns and their widths, worked out once per table."""
+    widths = _WIDTHS.get(table)
+    if widths is None:
+        widths = _WIDTHS[table] = tuple(
+            (column.key, int(column.type.length))
+            for column in table.columns
+            if getattr(column.type, "length", None)
+        )
+    return widths
+
+
 def check_widths(session: Any, *_args: Any) -> None:
     """Refuse, before a flush, a text the CRM's column cannot hold (see `TooLong`)."""
     for record in (*session.new, *session.dirty):
         table = getattr(record, "__table__", None)
         if table is None:
             continue
-        for column in table.columns:
-            limit = getattr(column.type, "length", None)
-            value = getattr(record, column.key, None)
-            if limit and isinstance(value, str) and len(value) > limit:
-                raise TooLong(column.key, len(value), int(limit))
+        values = record.__dict__  # only what is loaded or set: nothing is read back
+        for key, limit in _widths(table):
+            value = values.get(key)
+            if isinstance(value, str) and len(value) > limit:
+                raise TooLong(key, len(value), limit)
 
 
 @contextmanager

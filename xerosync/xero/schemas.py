@@ -432,16 +432,14 @@ def _plan(schema_class: type[Schema]) -> dict[str, Converter] | None:
         return _PLANS[schema_class]
     _PLANS[schema_class] = None  # a schema nested in itself is left to marshmallow
     schema = schema_class()
-    plan: dict[str, Converter] | None = {}
     if schema.unknown != INCLUDE or any(schema._hooks.values()):
-        plan = None
-    else:
-        for name, field in schema.load_fields.items():
-            convert = _converter(field)
-            if convert is None or (field.data_key or name) != name or field.attribute:
-                plan = None
-                break
-            plan[name] = convert
+        return None
+    plan: dict[str, Converter] = {}
+    for name, field in schema.load_fields.items():
+        convert = _converter(field)
+        if convert is None or (field.data_key or name) != name or field.attribute:
+            return None
+        plan[name] = convert
     _PLANS[schema_class] = plan
     return plan
 
