@@ -3,6 +3,9 @@ a sandbox of its own with room in its limits, the Demo Company connected, and re
 
 Nothing here is shared with the rest of the test run: the Redis server is started on its own
 port (and restarted by the test), the database is created for the test and dropped after.
+The broker is that Redis, or (the `rabbitmq` param of tests marked `both_brokers`) a
+RabbitMQ virtual host of the test's own on the machine's RabbitMQ, which is never stopped:
+its outage is every connection to the vhost closed by the server (`FaultBroker.outage`).
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 from celery import Celery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.faults.processes import RedisServer, SandboxServer, Worker, free_port
+from tests.fixtures.brokers import RabbitVhost, rabbitmq_vhost
+from tests.fixtures.celery import point_app_at
 from tests.fixtures.database import fresh_postgres_database, postgres_available
 from xerosync.cli import main
 from xerosync.db import make_engine
@@ -46,6 +52,46 @@ XERO_TIMEOUT = 2.5
 
 
 @dataclass
+class FaultBroker:
+    """The broker the workers use: the suite's Redis server, or a RabbitMQ vhost."""
+
+    redis: RedisServer
+    vhost: RabbitVhost | None = None
+
+    @property
+    def kind(self) -> str:
+        return "redis" if self.vhost is None else "rabbitmq"
+
+    @property
+    def url(self) -> str:
+        return self.redis.url if self.vhost is None else self.vhost.url
+
+    def backlog(self) -> int:
+        """Messages still queued or delivered-but-unacknowledged (-1: the broker is away)."""
+        if self.vhost is not None:
+            try:
+                depths = self.vhost.queue_depths()
+            except Exception:
+                return -1
+            return sum(depths.get(q, 0) for q in ("invoices", "sync"))
+        client = redis.Redis.from_url(self.redis.url, socket_timeout=2)
+        try:
+            return int(client.llen("invoices") + client.llen("sync") + client.hlen("unacked"))
+        except redis.RedisError:
+            return -1
+        finally:
+            client.close()
+
+    def outage(self) -> None:
+        """RabbitMQ only: the server closes every connection to the vhost (workers, senders).
+
+        Queued tasks survive (durable queues); delivered, unacknowledged ones go back on
+        their queue at once, and the workers reconnect."""
+        assert self.vhost is not None
+        self.vhost.close_connections("xerosync fault suite: broker outage")
+
+
+@dataclass
 class FaultEnv:
     workdir: Path
     redis: RedisServer
@@ -55,6 +101,7 @@ class FaultEnv:
     engine: Engine
     connection_id: int
     worker_env: dict[str, str]
+    broker: FaultBroker
     workers: list[Worker] = field(default_factory=list)
 
     @property
@@ -98,19 +145,24 @@ def _database(workdir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _broker(app: Celery, url: str) -> Iterator[None]:
-    """Send this process's `.delay()` calls to the suite's own Redis."""
+    """Send this process's `.delay()` calls to the suite's own broker."""
     previous = app.conf.broker_url
-    app.conf.broker_url = url
-    app._pool = None
-    app.amqp._producer_pool = None
+    point_app_at(app, url)
     try:
         yield
     finally:
         with contextlib.suppress(Exception):
             app.close()
-        app.conf.broker_url = previous
-        app._pool = None
-        app.amqp._producer_pool = None
+        point_app_at(app, previous)
+
+
+@contextlib.contextmanager
+def _vhost(kind: str) -> Iterator[RabbitVhost | None]:
+    if kind == "rabbitmq":
+        with rabbitmq_vhost() as vhost:
+            yield vhost
+    else:
+        yield None
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -118,7 +170,9 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 @pytest.fixture
-def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultEnv]:
+def fault_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker_kind: str
+) -> Iterator[FaultEnv]:
     monkeypatch.chdir(tmp_path)  # no stray .env
     # A terminated run still stops the processes it started (teardown runs on interrupt).
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)
@@ -133,11 +187,17 @@ def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fault
         sandbox.wait_ready()
         control = SandboxControl(sandbox.url)
         control.config(**SANDBOX_LIMITS)
-        with _database(tmp_path) as database_url, _broker(app, server.url):
+        with (
+            _database(tmp_path) as database_url,
+            _vhost(broker_kind) as vhost,
+            contextlib.ExitStack() as stack,
+        ):
+            broker = FaultBroker(server, vhost)
+            stack.enter_context(_broker(app, broker.url))
             values = {
                 "DATABASE_URL": database_url,
                 "REDIS_URL": server.url,
-                "CELERY_BROKER_URL": server.url,
+                "CELERY_BROKER_URL": broker.url,
                 "BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
                 "XERO_BASE_URL": sandbox.url,
                 "XERO_REDIRECT_URI": f"http://localhost:{free_port()}/callback",
@@ -171,7 +231,7 @@ def fault_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fault
             }
             env_object = FaultEnv(
                 tmp_path, server, sandbox, control, database_url, engine, connection_id,
-                worker_env,
+                worker_env, broker,
             )  # fmt: skip
             try:
                 yield env_object

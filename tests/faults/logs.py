@@ -9,6 +9,11 @@ A faulted run leaves a few tracebacks on purpose, and only these are let through
   (ending in `celery.exceptions.Reject`), and the outbox and the routine pass carry the record.
   The consumer's own broker-connection messages belong here too. Only while Redis is down
   (plus a few seconds for connections to notice), and only naming the suite's Redis port.
+* **the RabbitMQ outage** (RabbitMQ runs): the server closes the vhost's connections; the
+  consumer's "Connection to broker lost", an ack or a retry that met the closed connection
+  (`CONNECTION_FORCED`, reset, socket closed, "connection already closed"), from the outage
+  on: a task delivered on the closed connection, one held for its countdown too, finishes
+  later and its ack meets that connection (RabbitMQ has already requeued it).
 * **the SIGKILLed worker**: a pool that outlives its parent for a moment may log its child's
   `WorkerLostError … signal 9 (SIGKILL)`; only in the killed worker's own log.
 
@@ -81,12 +86,18 @@ class Allowance:
     killed_log: str | None = None
     """File name of the SIGKILLed worker's log."""
     settle_seconds: float = 5.0
+    amqp: bool = False
+    """The broker is RabbitMQ, whose outage is every connection closed by the server."""
 
 
 def _broker_refused(record: LogRecord, allow: Allowance) -> bool:
     if allow.redis_down is None or record.at is None:
         return False
     began, ended = allow.redis_down
+    if allow.amqp and record.at >= began - 1.0 and _amqp_closed(record):
+        # Any time after: a task delivered on the closed connection (one held for its
+        # countdown too) finishes later and its ack meets that connection.
+        return True
     if not began - 1.0 <= record.at <= ended + allow.settle_seconds:
         return False
     refused = f"Error 111 connecting to 127.0.0.1:{allow.redis_port}. Connection refused"
@@ -107,6 +118,30 @@ def _broker_refused(record: LogRecord, allow: Allowance) -> bool:
             words in record.final_error for words in (lost, "Connection reset by peer", refused)
         )
     return False
+
+
+AMQP_CLOSED = (
+    "CONNECTION_FORCED",
+    "Connection reset by peer",
+    "Socket closed",
+    "Server unexpectedly closed connection",
+    "Broken pipe",
+    "connection already closed",
+)
+
+
+def _amqp_closed(record: LogRecord) -> bool:
+    """RabbitMQ closed the connection (the outage): the consumer reconnects, an ack or a
+    retry sent on the dead connection fails, and the broker redelivers or the outbox has it."""
+    error = record.final_error
+    if not any(words in error for words in AMQP_CLOSED):
+        return False
+    head = record.head
+    return (
+        (" celery.worker.consumer" in head and "Connection to broker lost" in head)
+        or (" celery.worker.request " in head and "Couldn't ack" in head)
+        or (" celery.app.trace " in head and " reject requeue=False: " in head)
+    )
 
 
 def _killed_worker_lost(record: LogRecord, allow: Allowance) -> bool:

@@ -26,7 +26,7 @@ from tests.paths.support import (
 from xerosync.models import LinkKind, LinkStatus
 from xerosync.tasks import create_invoice_for_order, push_contact, run_pass_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers, pytest.mark.timeout(240)]
 
 
 def test_two_invoice_tasks_and_a_pass_for_one_order(fault_env: FaultEnv) -> None:  # noqa: F811

@@ -21,7 +21,7 @@ from xerosync.sandbox import DEMO_TENANT_ID
 from xerosync.sync.routine import PASS_LEASE_SECONDS
 from xerosync.tasks import run_pass_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers, pytest.mark.timeout(240)]
 
 LEASE_KEY = f"xerosync:pass-lock:{DEMO_TENANT_ID}"
 
@@ -53,7 +53,9 @@ def test_a_killed_pass_lease_lapses_and_the_next_pass_runs(
     fault_env: FaultEnv,  # noqa: F811
 ) -> None:
     env = fault_env
-    env.worker_env["BROKER_VISIBILITY_TIMEOUT"] = "600"  # no redelivery within this test
+    # No redelivery within this test (RabbitMQ requeues the pass at once, but no worker
+    # consumes `sync` until the lease has lapsed).
+    env.worker_env["BROKER_VISIBILITY_TIMEOUT"] = "600"
     worker = env.start_worker("sync", "sync", concurrency=1)
     dead = start_a_slow_pass(env)
     client = redis.Redis.from_url(env.redis.url)
@@ -89,7 +91,8 @@ def test_a_redelivered_pass_takes_over_its_dead_incarnations_lease(
     worker.kill()
     env.control.clear_faults()
     # The broker hands the unacknowledged pass out again after its visibility timeout (15 s
-    # here), while the dead pass's lease may still be alive: it is the same task, so it runs.
+    # here; RabbitMQ as soon as the killed worker's connection closes), while the dead pass's
+    # lease may still be alive: it is the same task, so it runs.
     env.start_worker("sync2", "sync", concurrency=1)
     again = eventually(
         lambda: [r for r in runs(env) if r.id != dead.id and r.task_id == dead.task_id] or None,

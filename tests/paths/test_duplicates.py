@@ -19,7 +19,7 @@ from tests.paths.support import API, assert_clean_logs, eventually, link, new_cu
 from xerosync.models import Customer, LinkKind, LinkStatus, SyncRun
 from xerosync.tasks import push_contact, run_pass_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers, pytest.mark.timeout(240)]
 
 EMAIL = "ap@wombat-works.example"
 

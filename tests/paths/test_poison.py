@@ -14,7 +14,7 @@ from tests.paths.support import assert_clean_logs, eventually
 from xerosync.models import Customer, ImportReject, SyncRun
 from xerosync.tasks import run_pass_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers, pytest.mark.timeout(180)]
 
 
 def test_a_pass_sets_odd_records_aside_and_goes_on(fault_env: FaultEnv) -> None:  # noqa: F811

@@ -29,7 +29,7 @@ from xerosync.sandbox import DEMO_TENANT_ID
 from xerosync.sync.outcomes import WAITING_FOR_RECONNECT
 from xerosync.tasks import create_invoice_for_order, push_contact
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers, pytest.mark.timeout(240)]
 
 
 def revoke_in_xero(env: FaultEnv) -> None:

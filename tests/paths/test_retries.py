@@ -30,7 +30,7 @@ from xerosync.models import LinkKind, LinkStatus
 from xerosync.sync.retry import INVOICE_POLICY
 from xerosync.tasks import create_invoice_for_order, push_contact
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers, pytest.mark.timeout(240)]
 
 OUTAGE_SECONDS = 20.0
 INVOICE_TASK = "xerosync.tasks.create_invoice_for_order"

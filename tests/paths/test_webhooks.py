@@ -30,7 +30,7 @@ from xerosync.models import Customer, DocumentStatus, Invoice, SyncRun
 from xerosync.tasks import run_pass_for
 from xerosync.webhooks.tasks import TASK_NAME
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers, pytest.mark.timeout(240)]
 
 FAST = {"time_scale": 0.01, "batch_seconds": 20.0, "retry_base_seconds": 20.0}
 """Xero's waits a hundredfold shorter: 0.2 s to gather a batch, 0.2 s, 0.4 s, ... between
