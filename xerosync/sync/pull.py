@@ -355,9 +355,10 @@ def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Coun
     )
     created: list[tuple[Customer, str, datetime | None]] = []
     unclaimed: list[dict[str, Any]] = []
+    fields_of: dict[int, dict[str, Any]] = {}  # by id(contact): worked out once per contact
     for contact in contacts:
         xero_id = str(contact["ContactID"])
-        fields = customer_fields(contact)
+        fields = fields_of[id(contact)] = customer_fields(contact)
         updated = contact.get("UpdatedDateUTC")
         link = links.get(xero_id)
         customer = customers.get(link.local_id) if link is not None else None
@@ -378,7 +379,8 @@ def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Coun
         else:
             unclaimed.append(contact)
     for contact in _relink_vanished(ctx, unclaimed, counts):
-        customer = Customer(connection_id=ctx.connection.id, **customer_fields(contact))
+        fields = fields_of.get(id(contact)) or customer_fields(contact)
+        customer = Customer(connection_id=ctx.connection.id, **fields)
         ctx.session.add(customer)
         created.append((customer, str(contact["ContactID"]), contact.get("UpdatedDateUTC")))
         counts["created"] += 1
@@ -712,7 +714,8 @@ def load_page(
     """Xero's rows as typed records. A malformed row is set aside, never the whole page: a
     page that failed would fail again on every pass and hold the stream's cursor forever."""
     id_field = ID_FIELDS[resource]
-    rows = [_without_nul(row) for row in rows]
+    # repr() walks a row in C; only a row whose repr shows a NUL escape is walked in Python.
+    rows = [_without_nul(row) if "\\x00" in repr(row) else row for row in rows]
     try:
         loaded = load_many(resource, rows)
         if all(record.get(id_field) for record in loaded):
