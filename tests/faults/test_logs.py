@@ -105,3 +105,23 @@ def test_kombus_crash_closing_a_broken_connection_is_never_explained(tmp_path: P
     """xerosync's transport (xerosync/broker.py) fixed it: a worker must not exit on it."""
     log = _log(tmp_path, "worker-invoices-2.log", KOMBU_CRASH)
     assert len(unexplained_tracebacks([log], Allowance(PORT, (WHEN, WHEN + 1.6)))) == 1
+
+
+ACK_ON_CLOSED = (
+    f"{AT},991 CRITICAL celery.worker.request [task=- org=-] Couldn't ack 121, "
+    "reason:RecoverableConnectionError(None, 'connection already closed', None, '')\n"
+    "Traceback (most recent call last):\n"
+    '  File "/venv/kombu/message.py", line 126, in ack_log_error\n'
+    "amqp.exceptions.RecoverableConnectionError: connection already closed\n"
+)
+
+
+def test_an_ack_on_the_connection_rabbitmq_closed_is_explained_after_the_outage(
+    tmp_path: Path,
+) -> None:
+    log = _log(tmp_path, "worker-sync-1.log", ACK_ON_CLOSED)
+    # Long after the outage: a task held for its countdown ran later on the dead channel.
+    assert unexplained_tracebacks([log], Allowance(PORT, (WHEN - 40, WHEN - 38), amqp=True)) == []
+    # Not before the outage, and not when the broker is Redis.
+    assert len(unexplained_tracebacks([log], Allowance(PORT, (WHEN + 5, WHEN + 6), amqp=True))) == 1
+    assert len(unexplained_tracebacks([log], Allowance(PORT, (WHEN - 40, WHEN - 38)))) == 1
