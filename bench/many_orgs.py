@@ -57,7 +57,7 @@ IDLE_MAX_SECONDS = 1800
 @dataclass(frozen=True)
 class Settings:
     orgs: int = 500
-    minute_seconds: float = 6.0
+    minute_seconds: float = 15.0
     intervals: int = 4
     orders_per_org: int = 2
     crm_edits_per_org: int = 1
@@ -69,10 +69,10 @@ class Settings:
     day_limit: int = 5000
     concurrent_limit: int = 5
     sync_concurrency: int = 2
-    invoice_concurrency: int = 1
+    invoice_concurrency: int = 2
     database: str = "postgres"
     redis_db: int = 2
-    max_seconds: float = 600.0
+    max_seconds: float = 900.0
     sample: int = 20
     seed: int = 16
 
