@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.faults.conftest import FaultEnv
+from tests.faults.conftest import FaultEnv, stop_all
 from tests.faults.logs import Allowance, explained_tracebacks, unexplained_tracebacks
 from tests.faults.processes import Worker
 from tests.fixtures.worker_logs import retries, unexpected_errors
@@ -501,8 +501,7 @@ def test_nothing_lost_nothing_twice_through_faults_kills_and_a_redis_restart(
     finally:
         stop_faults.set()
         faults.join(timeout=15)
-        for worker in env.workers:
-            worker.stop()
+        stop_all(env.workers)
     env.control.clear_faults()
 
     caught_up = time.monotonic()
