@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from celery import Celery
+from celery import Celery, Task
 from celery.contrib.testing.worker import start_worker
 
 import celeryconfig
 from tests.fixtures.waiting import eventually
+from xerosync.settings import load_settings
+from xerosync.sync.jobs import RABBITMQ_CONSUMER_TIMEOUT, _max_countdown
 
 pytestmark = [pytest.mark.integration, pytest.mark.both_brokers]
 
@@ -36,7 +38,7 @@ def _record(label: str) -> None:
         RAN.append(label)
 
 
-def _probe_task(app: Celery) -> object:
+def _probe_task(app: Celery) -> Task:
     """A task that only notes that it ran (registered once on xerosync's app)."""
     name = "tests.test_broker_priority.probe"
     if name not in app.tasks:
@@ -62,6 +64,25 @@ def one_worker_for_both_queues(app: Celery) -> Iterator[None]:
         app.conf.broker_heartbeat = previous_heartbeat
 
 
+def test_each_broker_gets_its_own_transport_options() -> None:
+    rabbit = celeryconfig.transport_options_for("amqp://guest:guest@127.0.0.1:5672/x")
+    assert rabbit == {"confirm_publish": True}  # nothing of Redis's visibility sweep
+    redis = celeryconfig.transport_options_for("redis://127.0.0.1:6379/0")
+    assert "visibility_timeout" in redis and "confirm_publish" not in redis
+
+
+def test_on_rabbitmq_no_countdown_outlasts_its_consumer_timeout() -> None:
+    def longest(broker_url: str) -> float:
+        settings = load_settings(
+            {"CELERY_BROKER_URL": broker_url, "BROKER_VISIBILITY_TIMEOUT": "3600"},
+            env_file=None,
+        )
+        return _max_countdown(settings)
+
+    assert longest("redis://127.0.0.1:6379/0") == 3600 * 0.9
+    assert longest("amqp://guest:guest@127.0.0.1:5672/") < RABBITMQ_CONSUMER_TIMEOUT
+
+
 def test_the_invoice_task_is_routed_to_its_own_queue(celery_app: Celery) -> None:
     route = celery_app.amqp.router.route({}, "xerosync.tasks.create_invoice_for_order")
     assert route["queue"].name == celeryconfig.INVOICE_QUEUE
@@ -75,8 +96,8 @@ def test_an_invoice_is_consumed_ahead_of_a_backlog_of_sync_tasks(
     probe = _probe_task(celery_app)
     RAN.clear()
     for n in range(BACKLOG):
-        probe.apply_async((f"sync-{n}",), queue=celeryconfig.SYNC_QUEUE)  # type: ignore[attr-defined]
-    probe.apply_async(("invoice",), queue=celeryconfig.INVOICE_QUEUE)  # type: ignore[attr-defined]
+        probe.apply_async((f"sync-{n}",), queue=celeryconfig.SYNC_QUEUE)
+    probe.apply_async(("invoice",), queue=celeryconfig.INVOICE_QUEUE)
 
     with one_worker_for_both_queues(celery_app):
         eventually(lambda: len(RAN) == BACKLOG + 1 or None, timeout=60)
