@@ -663,7 +663,9 @@ def report(s: Settings, r: dict[str, Any]) -> None:
     print(
         f"  tick -> pass start ({len(delays)} passes, steady phase): p50 "
         f"{_fmt(_pct(delays, 50))} p99 {_fmt(_pct(delays, 99))} max "
-        f"{_fmt(max(delays, default=None))}; longest gap between one organisation's passes: "
+        f"{_fmt(max(delays, default=None))} (fairness target: within one interval, "
+        f"{s.interval}s -> {support.verdict(max(delays, default=0) <= s.interval)}); "
+        f"longest gap between one organisation's passes: "
         f"{_fmt(w['max_gap'])} (its plan is at most {s.idle_max}s + one tick {s.interval}s) "
         f"-> {support.verdict((w['max_gap'] or 0) <= s.idle_max + s.interval + 1)}"
     )
