@@ -80,8 +80,14 @@ def test_a_killed_pass_lease_lapses_and_the_next_pass_runs(
     assert abandoned.finished_at is not None and "died" in (abandoned.error or "")
     if env.broker.kind == "rabbitmq":
         # RabbitMQ put the killed pass back on `sync` when its connection closed: sync2 runs
-        # it beside beat's tick, and the later of the two may still be at work.
-        eventually(lambda: not [r for r in runs(env) if r.outcome == "running"], timeout=90)
+        # it as well as beat's tick and the first import queued at connect, one after the
+        # other. Settled once the broker holds none of them and none is running.
+        eventually(
+            lambda: (
+                env.broker.backlog() == 0 and not [r for r in runs(env) if r.outcome == "running"]
+            ),
+            timeout=90,
+        )
     assert not [r for r in runs(env) if r.outcome == "running"]
     assert_clean_logs(env, allowed_tracebacks=0)
 
