@@ -127,6 +127,7 @@ AMQP_CLOSED = (
     "Server unexpectedly closed connection",
     "Broken pipe",
     "connection already closed",
+    "Socket was disconnected",
 )
 
 
@@ -141,6 +142,7 @@ def _amqp_closed(record: LogRecord) -> bool:
         (" celery.worker.consumer" in head and "Connection to broker lost" in head)
         or (" celery.worker.request " in head and "Couldn't ack" in head)
         or (" celery.app.trace " in head and " reject requeue=False: " in head)
+        or (" celery.worker.loops " in head and "Error cleaning up after event loop" in head)
     )
 
 
