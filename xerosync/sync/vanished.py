@@ -67,26 +67,35 @@ class LinkedTwins:
         numbers = {n for c in wanted if (n := own_number(c)) is not None}
         emails = {e for c in wanted if (e := _email(c))}
         names = {str(c.get("Name") or "") for c in wanted}
-        rows = ctx.session.execute(
-            select(Customer, XeroLink)
-            .join(
-                XeroLink,
-                (XeroLink.local_id == Customer.id)
-                & (XeroLink.kind == LinkKind.CONTACT.value)
-                & (XeroLink.connection_id == Customer.connection_id),
+        # Two plain queries, not one join: PostgreSQL planned the join with its OR badly
+        # (minutes a page once the import had linked 20,000 customers).
+        candidates = {
+            customer.id: customer
+            for customer in ctx.session.scalars(
+                select(Customer).where(
+                    Customer.connection_id == ctx.connection.id,
+                    or_(
+                        Customer.id.in_(sorted(numbers)),
+                        func.lower(func.trim(Customer.email)).in_(sorted(emails)),
+                        Customer.name.in_(sorted(names)),
+                    ),
+                )
             )
-            .where(
-                Customer.connection_id == ctx.connection.id,
-                XeroLink.xero_id.is_not(None),
-                XeroLink.status != LinkStatus.MERGED.value,
-                or_(
-                    Customer.id.in_(sorted(numbers)),
-                    func.lower(func.trim(Customer.email)).in_(sorted(emails)),
-                    Customer.name.in_(sorted(names)),
-                ),
-            )
-            .order_by(Customer.id)
-        )
+        }
+        rows = []
+        ids = sorted(candidates)
+        for start in range(0, len(ids), 1000):
+            for link in ctx.session.scalars(
+                select(XeroLink).where(
+                    XeroLink.connection_id == ctx.connection.id,
+                    XeroLink.kind == LinkKind.CONTACT.value,
+                    XeroLink.local_id.in_(ids[start : start + 1000]),
+                    XeroLink.xero_id.is_not(None),
+                    XeroLink.status != LinkStatus.MERGED.value,
+                )
+            ):
+                rows.append((candidates[link.local_id], link))
+        rows.sort(key=lambda pair: pair[0].id)
         for customer, link in rows:
             self.by_id[customer.id] = (customer, link)
             if customer.email and customer.email.strip():
