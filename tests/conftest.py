@@ -24,3 +24,16 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.xerosync",
 ]
+
+SLOW_FIRST = (
+    "tests/faults/",
+    "tests/paths/",
+    "tests/test_flower_screens.py",
+    "tests/test_status.py",
+)
+"""Files of long tests, handed out first: on two xdist workers the suite then ends with short
+tests filling in, not with one worker running the fault suite alone."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))  # stable otherwise
