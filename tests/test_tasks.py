@@ -21,7 +21,7 @@ from xerosync.connections import DatabaseTokenStore, token_cipher
 from xerosync.models import Customer, LinkKind, LinkStatus, Order, XeroLink
 from xerosync.tasks import create_invoice_for_order, describe_call, push_contact
 
-pytestmark = [pytest.mark.integration, pytest.mark.both_brokers]
+pytestmark = pytest.mark.integration  # both brokers: tests/paths, the fault suite, priority
 
 
 def test_push_contact_task_creates_the_contact(
