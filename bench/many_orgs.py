@@ -75,6 +75,8 @@ class Settings:
     max_seconds: float = 900.0
     sample: int = 20
     seed: int = 16
+    slice_seconds: float | None = None
+    """A pass's time slice; default SYNC_PASS_SLICE_SECONDS (20 s) time-scaled; 0: none."""
 
     @property
     def scale(self) -> float:
@@ -83,6 +85,10 @@ class Settings:
     @property
     def interval(self) -> int:
         return max(1, round(PASS_SECONDS * self.scale))
+
+    @property
+    def time_slice(self) -> float:
+        return 20 * self.scale if self.slice_seconds is None else self.slice_seconds
 
     @property
     def idle_max(self) -> int:
@@ -589,6 +595,7 @@ def run(s: Settings) -> dict[str, Any]:
                 XERO_APP_MINUTE_LIMIT=s.app_limit,
                 SYNC_INTERVAL_SECONDS=s.interval,
                 SYNC_IDLE_MAX_INTERVAL_SECONDS=s.idle_max,
+                SYNC_PASS_SLICE_SECONDS=s.time_slice,
             )
             control.config(app_minute_limit=s.app_limit)
             _add_tenants(s, control)
@@ -739,6 +746,8 @@ def main() -> None:
         help="new customers the first organisation pushes (fairness)",
     )
     parser.add_argument("--app-limit", type=int, default=d.app_limit)
+    parser.add_argument("--slice-seconds", type=float, default=None,
+                        help="a pass's time slice (default 20 s time-scaled; 0: none)")  # fmt: skip
     parser.add_argument("--sync-concurrency", type=int, default=d.sync_concurrency)
     parser.add_argument("--invoice-concurrency", type=int, default=d.invoice_concurrency)
     parser.add_argument("--database", choices=("sqlite", "postgres"), default=d.database)
@@ -751,6 +760,7 @@ def main() -> None:
         orders_per_org=a.orders_per_org, backlog=a.backlog, app_limit=a.app_limit,
         sync_concurrency=a.sync_concurrency, invoice_concurrency=a.invoice_concurrency,
         database=a.database, redis_db=a.redis_db, max_seconds=a.max_seconds, sample=a.sample,
+        slice_seconds=a.slice_seconds,
     )  # fmt: skip
     support.exit_cleanly_on_sigterm()
     print(
@@ -761,8 +771,8 @@ def main() -> None:
         f"{s.minute_limit}/min {s.day_limit}/day {s.concurrent_limit} in flight, app "
         f"{s.app_limit}/min; workers: invoices -c {s.invoice_concurrency}, sync -c "
         f"{s.sync_concurrency} (prefork), real beat; database {s.database}; Redis DB "
-        f"{s.redis_db}" + (f"; backlog {s.backlog} customers on one organisation" if s.backlog
-                           else ""),
+        f"{s.redis_db}; pass time slice {s.time_slice:g}s"
+        + (f"; backlog {s.backlog} customers on one organisation" if s.backlog else ""),
         flush=True,
     )  # fmt: skip
     run(s)

@@ -9,6 +9,7 @@ later inside a task.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -71,6 +72,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError("expected a number, 0 or more")
+    return value
+
+
 def _share(raw: str) -> float:
     value = float(raw)
     if not 0 <= value < 1:
@@ -119,6 +127,7 @@ class Settings:
     BROKER_VISIBILITY_TIMEOUT: int
     SYNC_INTERVAL_SECONDS: int
     SYNC_IDLE_MAX_INTERVAL_SECONDS: int
+    SYNC_PASS_SLICE_SECONDS: float
 
     XERO_BASE_URL: str
     XERO_IDENTITY_URL: str
@@ -201,6 +210,7 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "BROKER_VISIBILITY_TIMEOUT": (_positive_int, "3600"),
     "SYNC_INTERVAL_SECONDS": (_positive_int, "300"),
     "SYNC_IDLE_MAX_INTERVAL_SECONDS": (_positive_int, "1800"),
+    "SYNC_PASS_SLICE_SECONDS": (_non_negative_float, "20"),
     "XERO_BASE_URL": (_url(("http", "https")), SANDBOX_URL),
     "XERO_IDENTITY_URL": (_url(("http", "https")), ""),
     "XERO_LOGIN_URL": (_url(("http", "https")), ""),

@@ -97,6 +97,8 @@ def outcome_words(outcome: str, error: str | None) -> str:
         if "rate" in text or "429" in text or "limit" in text:
             return "interrupted by the rate limit; the next pass resumes where it stopped"
         return f"interrupted ({error}); the next pass resumes where it stopped"
+    if outcome == "continued":
+        return "continued in a new pass after its time slice (a long import or push)"
     if outcome == "failed":
         return f"failed: {error}" if error else "failed"
     if outcome == "running":
@@ -457,7 +459,7 @@ def _text(value: bytes | str) -> str:
 def webhook_facts(client: redis.Redis, connection_id: int, now: datetime) -> dict[str, Any]:
     """The last webhook event applied for the organisation, and its lag: from the moment it
     happened in Xero to the moment its record was stored (`xerosync.webhooks.jobs`)."""
-    from xerosync.webhooks import health
+    from xerosync.sync import webhook_health as health
 
     stored = client.hgetall(health.state_key(connection_id))
     raw = {_text(k): _text(v) for k, v in stored.items()}

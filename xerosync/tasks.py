@@ -300,9 +300,12 @@ def run_pass_for(self: Task, connection_id: int, full: bool = False) -> dict[str
 
     Cut short by a rate limit, it sends its continuation for when the budget opens again: a
     new task (not a retry, which would inherit beat's `expires`), an ordinary pass that
-    resumes from the committed cursors and the outbox.
+    resumes from the committed cursors and the outbox. After its time slice
+    (`SYNC_PASS_SLICE_SECONDS`) it sends the continuation at once, to the back of the queue.
     """
-    result = jobs.routine_pass_for(int(connection_id), full=full, task_id=self.request.id)
+    result = jobs.routine_pass_for(
+        int(connection_id), full=full, task_id=self.request.id, sliced=True
+    )
     detail = dict(result.detail)
     if result.retry_in is not None:
         run_pass_for.apply_async((int(connection_id),), countdown=result.retry_in)

@@ -16,6 +16,10 @@ class Clock:
 
 
 def make(budget_redis: redis.Redis, clock: Clock, **limits: object) -> RateBudget:
+    """A budget on `clock`. Invoices' hold on routine work is off unless asked for
+    (`invoice_hold_seconds`): these tests take every invoice permit to the refusal, which
+    would hold routine work; `test_budget_invoices_first.py` tests the hold itself."""
+    limits.setdefault("invoice_hold_seconds", 0.0)
     return RateBudget(budget_redis, BudgetLimits(**limits), clock=clock)  # type: ignore[arg-type]
 
 

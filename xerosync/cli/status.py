@@ -156,7 +156,7 @@ def last_pass_words(run: dict[str, Any] | None, now: datetime) -> str:
         f"finished {ago(since(run['finished_at'], now))} in {duration(run['duration_seconds'])}: "
         f"{run['outcome_words']}"
     )
-    if run["outcome"] in ("ok", "interrupted"):
+    if run["outcome"] in ("ok", "interrupted", "continued"):
         text += f", {run['summary']}"
     return text
 

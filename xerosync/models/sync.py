@@ -153,7 +153,8 @@ class SyncRun(Base):
     finished_at: Mapped[datetime | None]
     full: Mapped[bool] = mapped_column(default=False)
     outcome: Mapped[str] = mapped_column(String(20), default="running")
-    """"running", "ok", "interrupted" (rate limit or transport; resumes next pass), "failed"."""
+    """"running", "ok", "interrupted" (rate limit or transport; resumes next pass), "continued"
+    (its time slice was used; its continuation queued), "failed"."""
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """Per stream and direction, e.g. {"contacts": {"imported": 3}, "push": {...}}."""
     error: Mapped[str | None] = mapped_column(Text)

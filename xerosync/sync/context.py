@@ -27,6 +27,7 @@ from xerosync.mapping.invoices import DeliveryLine
 from xerosync.models import Connection, ConnectionStatus
 from xerosync.settings import Settings
 from xerosync.sync import audit
+from xerosync.sync.timeslice import TimeSlice
 from xerosync.xero import factory, spend
 from xerosync.xero.client import Exchange, XeroClient
 from xerosync.xero.errors import ReauthorizationRequired
@@ -135,6 +136,8 @@ class OrgContext:
     connection: Connection
     client: XeroClient
     settings: Settings
+    time_slice: TimeSlice | None = field(default=None, init=False)
+    """Set by a routine pass run as a task: where it must give its process back."""
     _template: TemplateDefaults | None = field(default=None, init=False)
     _template_loaded: bool = field(default=False, init=False)
 

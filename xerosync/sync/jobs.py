@@ -353,16 +353,25 @@ def routine_pass_for(
     settings: Settings | None = None,
     engine: Engine | None = None,
     on_page: Callable[[str, int, int | None], None] | None = None,
+    sliced: bool = False,
 ) -> JobResult:
     """Run the routine pass of one organisation, unless one is already running.
 
     A pass cut short by a rate limit says when to resume (`retry_in`: when the budget opens
     again), so a backlog is worked through window after window, not once per beat interval.
     A wait longer than the broker may hold a task is left to the next scheduled pass.
+    `sliced` (a pass run as a task): it stops after `SYNC_PASS_SLICE_SECONDS` of work, with
+    `retry_in` 0, so its continuation queues behind other organisations' passes.
     """
     try:
         with _organisation(connection_id, task_id, settings, engine) as ctx:
-            done = run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
+            done = run_pass(
+                ctx,
+                full=full,
+                task_id=task_id,
+                on_page=on_page,
+                time_slice=ctx.settings.SYNC_PASS_SLICE_SECONDS if sliced else None,
+            )
             run, resume_in = done.run, done.resume_in
             limit = _max_countdown(ctx.settings)
             detail: dict[str, Any] = {"run_id": run.id, "counts": run.counts}

@@ -55,7 +55,7 @@ from xerosync.models import (
     XeroLink,
     utcnow,
 )
-from xerosync.sync import outbox, vanished
+from xerosync.sync import outbox, timeslice, vanished
 from xerosync.sync.context import OrgContext
 from xerosync.xero.schemas import load_many
 from xerosync.xero.spend import spending_as
@@ -880,14 +880,18 @@ def import_stream(
     *,
     full: bool = False,
     on_page: Callable[[str, int, int | None], None] | None = None,
+    counts: Counts | None = None,
 ) -> Counts:
     """Bring one stream's changes in, page by page, committing the cursor with each page.
 
     Its calls and bytes are spent as "import", or as "idle" when the read brought nothing.
     `on_page(stream, rows, total)` after each page: `total` is the rows the whole read
-    brings when Xero says (`pagination.itemCount`), for progress with a total."""
+    brings when Xero says (`pagination.itemCount`), for progress with a total. `counts` is
+    filled page by page, so a read stopped part-way still counts what it applied."""
+    if counts is None:
+        counts = {}
     with spending_as("import") as spend:
-        counts = _read_stream(ctx, stream, full=full, on_page=on_page)
+        _read_stream(ctx, stream, counts, full=full, on_page=on_page)
         if brought_nothing(counts):
             spend.kind = "idle"
     return counts
@@ -896,13 +900,13 @@ def import_stream(
 def _read_stream(
     ctx: OrgContext,
     stream: Stream,
+    counts: Counts,
     *,
     full: bool,
     on_page: Callable[[str, int, int | None], None] | None,
-) -> Counts:
-    counts: Counts = dict.fromkeys(
-        ("read", "created", "updated", "linked", "unchanged", "conflicts", "rejected"), 0
-    )
+) -> None:
+    for name in ("read", "created", "updated", "linked", "unchanged", "conflicts", "rejected"):
+        counts.setdefault(name, 0)
     cursor = _cursor(ctx, stream)
     since = None if full else read_since(cursor)
     began: datetime | None = None  # Xero's clock at the read's first page
@@ -932,7 +936,8 @@ def _read_stream(
         cursor = _cursor(ctx, stream)
         if on_page is not None:
             on_page(stream.name, len(rows), page.item_count)
-    return counts
+        if not page.last:
+            timeslice.check(ctx.time_slice)
 
 
 def forget_cursors(ctx: OrgContext) -> None:

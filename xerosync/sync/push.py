@@ -35,7 +35,7 @@ from xerosync.models import (
     XeroLink,
     utcnow,
 )
-from xerosync.sync import audit, outbox, outcomes, pipeline
+from xerosync.sync import audit, outbox, outcomes, pipeline, timeslice
 from xerosync.sync.context import OrgContext
 from xerosync.sync.pull import OWN_CONTACT_NUMBER, STREAMS_BY_NAME
 from xerosync.xero import codec
@@ -626,15 +626,24 @@ def due_in(ctx: OrgContext, pairs: Sequence[tuple[Any, XeroLink | None]]) -> lis
 
 
 def push_pending(
-    ctx: OrgContext, *, priority: str = "routine", chunk_size: int = 1000
+    ctx: OrgContext,
+    *,
+    priority: str = "routine",
+    chunk_size: int = 1000,
+    reports: dict[str, PushReport] | None = None,
 ) -> dict[str, PushReport]:
     """Push every customer and product of this organisation that is still pending.
 
     Records are examined `chunk_size` at a time and each chunk is committed and dropped from
     the session before the next, so memory stays flat however large the organisation; due
-    records are sent in full batches of 50 across chunk boundaries.
+    records are sent in full batches of 50 across chunk boundaries. `reports` is filled as
+    chunks are committed, so a pass stopped part-way (time slice, rate limit) still counts
+    what it pushed.
     """
-    reports = {"contacts": PushReport(), "items": PushReport()}
+    if reports is None:
+        reports = {}
+    for name in ("contacts", "items"):
+        reports.setdefault(name, PushReport())
     plan: tuple[tuple[str, type[Customer] | type[Product], LinkKind, Any], ...] = (
         ("contacts", Customer, LinkKind.CONTACT, push_customers),
         ("items", Product, LinkKind.ITEM, push_products),
@@ -648,6 +657,7 @@ def push_pending(
                 reports[name].add(push(ctx, carry[:full], priority=priority))
                 carry = carry[full:]
             ctx.session.commit()
+            timeslice.check(ctx.time_slice)  # the chunk is answered and committed
             keep = set(carry)
             for instance in list(ctx.session):
                 if instance not in keep:

@@ -45,13 +45,13 @@ from xerosync.models import (
     SyncRun,
     utcnow,
 )
-from xerosync.sync import audit, cadence, outbox, outcomes
+from xerosync.sync import audit, cadence, outbox, outcomes, webhook_health
 from xerosync.sync.context import OrgContext, redis_client
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.lease import Acquired, Lease
 from xerosync.sync.pull import STREAMS_BY_NAME, forget_cursors, import_stream
-from xerosync.sync.push import push_pending
-from xerosync.webhooks import health as webhook_health
+from xerosync.sync.push import PushReport, push_pending
+from xerosync.sync.timeslice import SliceUsed, TimeSlice
 from xerosync.xero.budget import DayLeft
 from xerosync.xero.errors import RateLimited, ReauthorizationRequired, XeroError
 from xerosync.xero.spend import spending_as
@@ -207,7 +207,8 @@ class PassResult:
 
     run: SyncRun
     resume_in: float | None = None
-    """Seconds until the budget that stopped the pass opens again (None: not stopped by one)."""
+    """Seconds until the pass should go on: when the budget that stopped it opens again, or 0
+    after its time slice (None: it ran to the end, or cannot go on by itself)."""
     next_in: float | None = None
     """Seconds from this pass's start to the next one planned (None: not planned)."""
 
@@ -218,8 +219,12 @@ def run_pass(
     full: bool = False,
     task_id: str | None = None,
     on_page: Callable[[str, int, int | None], None] | None = None,
+    time_slice: float | None = None,
 ) -> PassResult:
-    """One routine pass; raises PassAlreadyRunning if another, alive, holds the lease."""
+    """One routine pass; raises PassAlreadyRunning if another, alive, holds the lease.
+
+    `time_slice` seconds (a pass run as a task): past them, the pass stops where all it did is
+    committed, with `resume_in` 0 (`sync.timeslice`)."""
     lease = pass_lease(ctx, task_id)
     acquired = lease.acquire()
     if not acquired:
@@ -236,6 +241,7 @@ def run_pass(
                 "%d pass(es) of %s abandoned: %s", abandoned, ctx.connection.tenant_name, why
             )
         started = time.time()
+        ctx.time_slice = TimeSlice(time_slice) if time_slice else None
         done = _run_pass(ctx, full=full, task_id=task_id, on_page=on_page)
         if done.run.outcome != "ok":  # cut short: its continuation or the next tick resumes
             return done
@@ -256,13 +262,14 @@ def _import(
     on_page: Callable[[str, int, int | None], None] | None,
 ) -> None:
     """Read one stream, unless healthy webhooks bring its changes and it was read recently
-    enough (WEBHOOK_COVERED_POLL_SECONDS; `xerosync.webhooks.health`)."""
+    enough (WEBHOOK_COVERED_POLL_SECONDS; `xerosync.sync.webhook_health`)."""
     store = redis_client(ctx.settings.REDIS_URL)
     every = float(ctx.settings.WEBHOOK_COVERED_POLL_SECONDS)
     if not full and webhook_health.may_skip(store, ctx.connection.id, name, every):
         counts.setdefault("left_to_webhooks", []).append(name)
         return
-    counts[name] = import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page)
+    counts[name] = {}
+    import_stream(ctx, STREAMS_BY_NAME[name], full=full, on_page=on_page, counts=counts[name])
     if name in webhook_health.COVERED_STREAMS:
         webhook_health.note_read(store, ctx.connection.id, name)
 
@@ -330,13 +337,19 @@ def _run_pass(
             ctx.session.commit()
         for name in ("contacts", "items"):
             _import(ctx, name, counts, full=full, on_page=on_page)
-        with spending_as("push"):
-            counts["push"] = {k: asdict(v) for k, v in push_pending(ctx).items()}
+        pushed: dict[str, PushReport] = {}
+        try:
+            with spending_as("push"):
+                push_pending(ctx, reports=pushed)
+        finally:
+            counts["push"] = {k: asdict(v) for k, v in pushed.items()}
         ctx.session.commit()
         counts["confirmed_orders"] = invoice_confirmed_orders(ctx)
         counts["voided_orders"] = delete_voided_drafts(ctx)
         for name in ("invoices", "credit_notes"):
             _import(ctx, name, counts, full=full, on_page=on_page)
+    except SliceUsed as exc:  # its continuation goes behind the other passes waiting
+        outcome, error, resume_in = "continued", str(exc), 0.0
     except ReauthorizationRequired as exc:
         outcome, error = "failed", str(exc)
     except XeroError as exc:

@@ -25,10 +25,10 @@ from xerosync.db import get_engine, session_scope
 from xerosync.models import Connection, ConnectionStatus
 from xerosync.settings import Settings, get_settings
 from xerosync.sync import jobs, pull, routine
+from xerosync.sync import webhook_health as health
 from xerosync.sync.context import OrgContext, redis_client
 from xerosync.sync.jobs import JobResult
 from xerosync.sync.lease import Acquired
-from xerosync.webhooks import health
 from xerosync.webhooks.events import Event
 from xerosync.xero.errors import XeroError
 from xerosync.xero.spend import spending_as

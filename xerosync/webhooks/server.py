@@ -10,7 +10,7 @@ import redis
 
 from xerosync.publish import send_once
 from xerosync.settings import Settings
-from xerosync.webhooks import health
+from xerosync.sync import webhook_health as health
 from xerosync.webhooks.receiver import Receiver
 
 

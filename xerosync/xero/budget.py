@@ -38,6 +38,12 @@ How a permit is decided (all in one script, so processes never race):
   while invoice calls use the reserve first and then whatever routine work left. The day's
   reserve is a share of the day limit in force (below) and holds for the whole day: routine
   work stops at the limit minus the reserve (and margin), invoices go on to the margin.
+* invoices first — the reserve is a floor: with more confirmations than it holds, invoices
+  would compete with routine work for the rest. So an invoice call refused for the minute (or
+  an in-flight slot) marks the budget for its wait and a hold after it (the task retry's
+  jitter and `invoice_hold_seconds`, at most a window): routine work takes no permit meanwhile
+  (dimension "invoices"), and what frees up goes to the invoices. On the app's budget that
+  holds every organisation's routine work for one organisation's invoice.
 * margin — a call or two is never spent.
 * the day limit by tier — Xero's day limit is 5,000 calls, but 1,000 on the Starter tier
   (XERO_FACTS §2), and nothing in a response names the tier. Our own count of the day holds
@@ -174,6 +180,19 @@ local dims = {{'m', mms, mbw}, {'d', dms, dbw}}
 local closed = redis.call('PTTL', p .. ':closed')
 if closed > 0 then return {0, closed, 'closed', now} end
 
+-- Invoices waiting: while an invoice call waits for the minute (or a slot), routine work
+-- takes nothing, so what frees up goes to the invoices first (their reserve is a floor, this
+-- makes them first in line beyond it).
+local iwait = p .. ':iwait'
+local hold_ms = tonumber(ARGV[18])
+local held_until = tonumber(redis.call('GET', iwait) or '0')
+if routine and held_until > now then return {0, held_until - now, 'invoices', now} end
+local function invoice_waits(wait)
+  if routine or hold_ms <= 0 then return end
+  local hold = wait + math.min(math.ceil(wait * 0.2) + hold_ms, mms)
+  if now + hold > held_until then redis.call('SET', iwait, now + hold, 'PX', hold) end
+end
+
 -- Leases that lapsed: the call may have reached Xero at any moment up to the lapse.
 local lk, lrk = p .. ':leases', p .. ':leases:r'
 local lapsed = redis.call('ZRANGEBYSCORE', lk, '-inf', now, 'WITHSCORES')
@@ -183,7 +202,10 @@ end
 redis.call('ZREMRANGEBYSCORE', lk, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', lrk, '-inf', now)
 local inflight, inflight_r = redis.call('ZCARD', lk), redis.call('ZCARD', lrk)
-if inflight + 1 > clim then return {0, cretry, 'concurrent', now} end
+if inflight + 1 > clim then
+  invoice_waits(cretry)
+  return {0, cretry, 'concurrent', now}
+end
 if routine and inflight_r + 1 > clim - rc then return {0, cretry, 'concurrent', now} end
 
 -- Calls of ours that ended less than a window ago, by bucket, oldest first.
@@ -248,7 +270,10 @@ end
 local wait = check('d', dlim, dms, rd, md)
 if wait > 0 then return {0, wait, 'day', now} end
 wait = check('m', mlim, mms, rm, mm)
-if wait > 0 then return {0, wait, 'minute', now} end
+if wait > 0 then
+  invoice_waits(wait)
+  return {0, wait, 'minute', now}
+end
 
 for _, kind in ipairs({'m', 'd'}) do
   local mirror = p .. ':x' .. kind
@@ -438,6 +463,10 @@ class BudgetLimits:
     lease_seconds: float = 120.0
     """How long an unreleased in-flight permit counts; longer than any request can take."""
     concurrent_retry_seconds: float = 0.1
+    invoice_hold_seconds: float = 2.0
+    """After an invoice call is refused for the minute or a slot, routine work takes no permit
+    until its wait is over and this long after (it comes back by a task retry, 10% jitter
+    included): what frees up goes to the invoice. 0: the reserve alone (a floor)."""
     known_day_limits: tuple[int, ...] = (1000, 5000)
     """Xero's day limits by tier (Starter 1,000; every other tier 5,000): what a day limit
     lower than `day`, learned from Xero's reports, can be (see the module docstring)."""
@@ -600,6 +629,7 @@ class RateBudget:
                 max(1, int(lim.concurrent_retry_seconds * 1000)),
                 priority,
                 *self._buckets_ms(),
+                max(0, int(lim.invoice_hold_seconds * 1000)),
             ],
         )
         granted, value, reason, now_ms = result

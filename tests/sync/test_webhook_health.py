@@ -10,7 +10,7 @@ import redis
 
 from tests.fixtures.xerosync import XerosyncEnv
 from xerosync.sync import jobs
-from xerosync.webhooks import health
+from xerosync.sync import webhook_health as health
 
 
 def test_a_covered_stream_is_skipped_only_with_a_receiver_alive_and_a_recent_read(
