@@ -94,3 +94,11 @@ def test_on_the_apps_budget_one_organisations_invoice_holds_every_routine_call(
     held = app.try_acquire("app", "routine")
     assert isinstance(held, Denial) and held.dimension == "invoices"
     assert isinstance(app.try_acquire("app", "invoice"), Permit)
+
+
+def test_the_refusal_says_that_invoices_go_first() -> None:
+    from xerosync.xero.errors import BudgetExhausted
+
+    held = BudgetExhausted(dimension="appinvoices", retry_after=1.5)
+    assert str(held).startswith("routine work waits while invoices take the app's budget")
+    assert held.retryable and held.retry_after == 1.5

@@ -199,14 +199,19 @@ class RateLimited(XeroError):
 class BudgetExhausted(RateLimited):
     """The shared budget refused a permit; nothing was sent to Xero.
 
-    `limit` is "budget"; `dimension` says which part of it: "minute", "day", "concurrent" or
-    "closed" (closed until a Retry-After after Xero answered 429).
+    `limit` is "budget"; `dimension` says which part of it: "minute", "day", "concurrent",
+    "closed" (closed until a Retry-After after Xero answered 429) or "invoices" (routine work
+    held while invoice calls wait; `app…` for the app-wide budget's).
     """
 
     def __init__(self, *, dimension: str, retry_after: float, priority: str = "routine") -> None:
+        if dimension.endswith("invoices"):  # invoices wait: they are first in line
+            scope = "the app's" if dimension.startswith("app") else "the organisation's"
+            words = f"{priority} work waits while invoices take {scope} budget"
+        else:
+            words = f"rate budget for {priority} work exhausted ({dimension})"
         super().__init__(
-            f"rate budget for {priority} work exhausted ({dimension}); "
-            f"come back in {retry_after:.3f}s",
+            f"{words}; come back in {retry_after:.3f}s",
             limit="budget",
             retry_after=retry_after,
             retryable=True,
