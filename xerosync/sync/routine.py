@@ -45,7 +45,7 @@ from xerosync.models import (
     SyncRun,
     utcnow,
 )
-from xerosync.sync import audit, cadence, outbox, outcomes, webhook_health
+from xerosync.sync import audit, cadence, outbox, outcomes, statistics, webhook_health
 from xerosync.sync.context import OrgContext, redis_client
 from xerosync.sync.invoices import OrderNotInvoiceable, create_invoice_for_order
 from xerosync.sync.lease import Acquired, Lease
@@ -337,6 +337,7 @@ def _run_pass(
             ctx.session.commit()
         for name in ("contacts", "items"):
             _import(ctx, name, counts, full=full, on_page=on_page)
+        statistics.refresh_if_stale(ctx.session)  # the push's join plans from them
         pushed: dict[str, PushReport] = {}
         try:
             with spending_as("push"):
