@@ -24,7 +24,6 @@ from celery import Celery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from celeryconfig import SYNC_QUEUE
 from tests.faults.processes import RedisServer, SandboxServer, Worker, free_port
 from tests.fixtures.brokers import RabbitVhost, rabbitmq_vhost
 from tests.fixtures.celery import point_app_at
@@ -180,17 +179,6 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
-def drop_queued_first_import() -> None:
-    """`xerosync connect` queues a new organisation's first import; the scenario runs its own
-    passes. (Left in, that import overlapped the test's customer changes and PostgreSQL found
-    a deadlock between the two transactions: see the session note, a known issue.)"""
-    from xerosync.app import app
-
-    # A queue not declared yet holds nothing (RabbitMQ refuses to purge it).
-    with app.connection_for_write() as connection, contextlib.suppress(Exception):
-        connection.default_channel.queue_purge(SYNC_QUEUE)
-
-
 @pytest.fixture
 def fault_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker_kind: str
@@ -236,8 +224,10 @@ def fault_env(
             get_settings.cache_clear()
             engine = make_engine(database_url)
             Base.metadata.create_all(engine)
+            # `connect` queues the organisation's first import: the sync worker runs it while
+            # the scenario seeds and changes its customers (the lock order keeps the two
+            # apart: `xerosync.sync.outbox`).
             assert main(["connect"]) == 0
-            drop_queued_first_import()
             template_id = next(
                 c["ContactID"]
                 for c in control.records("Contacts", DEMO_TENANT_ID)
