@@ -6,17 +6,23 @@ several worker processes can share the file the embedded setup uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from xerosync.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 
 def normalise_url(url: str) -> str:
@@ -80,3 +86,35 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+LOCK_CONFLICTS = {"40P01": "deadlock", "40001": "serialization failure"}
+"""PostgreSQL's SQLSTATEs for a transaction it aborted to break a deadlock or a serialization
+conflict: nothing is wrong with what it wrote, and the same transaction run again succeeds."""
+
+
+def lock_conflict(exc: BaseException) -> str | None:
+    """ "deadlock" or "serialization failure" when the database aborted the transaction as
+    the victim of one; None for any other error."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    return LOCK_CONFLICTS.get(str(getattr(exc.orig, "sqlstate", "") or ""))
+
+
+def once_more_on_lock_conflict(work: Callable[[], R], what: str, undo: Callable[[], None]) -> R:
+    """`work()`, run a second time if the database aborted it as a deadlock's (or a
+    serialization conflict's) victim, after `undo()` (the rollback). A second conflict is
+    raised: the caller's retry (a task's, the next pass) takes it from there.
+
+    xerosync's own transactions take rows in one order (`outbox`, "Lock order"), so this is for
+    a writer that does not, e.g. a CRM saving several customers out of id order.
+    """
+    try:
+        return work()
+    except DBAPIError as exc:
+        why = lock_conflict(exc)
+        if why is None:
+            raise
+        undo()
+        log.warning("%s: the database aborted it as a %s's victim; running it again", what, why)
+        return work()

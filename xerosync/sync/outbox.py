@@ -11,6 +11,25 @@ every fingerprint: a database trigger moves the row's `row_version` on every UPD
 (`xerosync.models.versioning`) and the link remembers the version it last fingerprinted
 (`seen_version`). The pass asks the database only for rows whose version moved, rows with no
 link yet and links already pending (`note_moved`), so an idle pass costs one query per kind.
+
+Lock order. A transaction that writes a record (customer, product) and its link takes the
+record's row first, then the link's, and the rows of a batch in id order, so two such
+transactions never wait for each other in a circle (on PostgreSQL: `DeadlockDetected`). The
+CRM's save keeps it by itself: the flush writes the record, this module's hook then marks its
+link, written by the next flush (and one flush writes its records before any link, each table
+in id order). xerosync's own writers keep it too:
+
+- the import takes the rows of the records a page may write `FOR UPDATE`, in id order
+  (`lock_records`), before it touches their links, and reads those links again once it holds
+  them (what the CRM committed meanwhile is then seen, never overwritten);
+- the push writes no record in a transaction that wrote links: new customers' template
+  discount is written in a short transaction of its own, rows first (`push`);
+- everything else writes links only, which needs no record's row.
+
+A pass that finds nothing to write takes no lock. Another writer may still take rows in
+another order (a CRM saving several customers out of id order): xerosync's transaction is
+then run again once (`db.once_more_on_lock_conflict`), and its retry policy takes it from
+there.
 """
 
 from __future__ import annotations
@@ -97,6 +116,31 @@ def links_for(
                 attempts=0,
             )
             session.add(found[local_id])
+    return found
+
+
+def lock_records(
+    session: Session, model: type[Customer] | type[Product], ids: Iterable[int]
+) -> dict[int, Any]:
+    """Take these records' rows `FOR UPDATE`, in id order, and return them as the database
+    holds them now (read again, also where the session had them already).
+
+    The first half of the lock order (module docstring): call it before the transaction
+    writes any of their links. Nothing pending is flushed first (that could write a link).
+    SQLite has no row locks (a writer holds the whole database): there it is a plain read.
+    """
+    wanted = sorted(set(ids))
+    found: dict[int, Any] = {}
+    with session.no_autoflush:
+        for start in range(0, len(wanted), 500):
+            rows: Iterable[Customer | Product] = session.scalars(
+                select(model)
+                .where(model.id.in_(wanted[start : start + 500]))
+                .order_by(model.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            found.update((record.id, record) for record in rows)
     return found
 
 

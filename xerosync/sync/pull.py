@@ -35,6 +35,7 @@ from marshmallow.exceptions import MarshmallowError
 from sqlalchemy import delete, event, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from xerosync.db import lock_conflict, once_more_on_lock_conflict
 from xerosync.mapping.contacts import CONTACT_NUMBER_PREFIX, customer_fields
 from xerosync.mapping.invoices import credit_note_fields, invoice_fields, line_fields
 from xerosync.mapping.items import product_fields
@@ -88,18 +89,56 @@ def _set(record: Any, fields: Mapping[str, Any]) -> bool:
     return changed
 
 
-def _links(ctx: OrgContext, kind: LinkKind, xero_ids: Iterable[str]) -> dict[str, XeroLink]:
+def _links(
+    ctx: OrgContext, kind: LinkKind, xero_ids: Iterable[str], *, fresh: bool = False
+) -> dict[str, XeroLink]:
+    """The links of these Xero ids (`fresh`: read again even where the session has them)."""
     ids = [i for i in xero_ids if i]
     if not ids:
         return {}
     found = ctx.session.scalars(
-        select(XeroLink).where(
+        select(XeroLink)
+        .where(
             XeroLink.connection_id == ctx.connection.id,
             XeroLink.kind == kind.value,
             XeroLink.xero_id.in_(ids),
         )
+        .execution_options(populate_existing=fresh)
     )
     return {str(link.xero_id): link for link in found}
+
+
+def _written_by_page(
+    links: Mapping[str, XeroLink], rows: Iterable[Mapping[str, Any]], id_key: str
+) -> set[int]:
+    """The linked records a page may write: those whose Xero record changed since their link
+    last saw it (`_apply_linked`), or was merged into another (`follow_merges`)."""
+    ids: set[int] = set()
+    for row in rows:
+        link = links.get(str(row.get(id_key) or ""))
+        if link is None or link.status == LinkStatus.MERGED.value:
+            continue
+        if row.get("MergedToContactID") or _seen_newer(link, row.get("UpdatedDateUTC")):
+            ids.add(link.local_id)
+    return ids
+
+
+def _hold_records(
+    ctx: OrgContext,
+    model: type[Customer] | type[Product],
+    kind: LinkKind,
+    ids: set[int],
+    xero_ids: list[str],
+    records: dict[int, Any],
+) -> dict[str, XeroLink] | None:
+    """Lock order (`outbox`): take the rows of the records the page may write, in id order,
+    before the page writes any link; then read the page's links again, as they are now that
+    no CRM save of those records is half done. None (and no query) when nothing is written.
+    """
+    if not ids:
+        return None
+    records.update(outbox.lock_records(ctx.session, model, ids))
+    return _links(ctx, kind, xero_ids, fresh=True)
 
 
 def _changed_in_crm(link: XeroLink) -> bool:
@@ -337,8 +376,11 @@ def follow_merges(
 
 
 def apply_contacts(ctx: OrgContext, contacts: list[dict[str, Any]], counts: Counts) -> None:
-    links = _links(ctx, LinkKind.CONTACT, (c.get("ContactID") or "" for c in contacts))
+    xero_ids = [str(c.get("ContactID") or "") for c in contacts]
+    links = _links(ctx, LinkKind.CONTACT, xero_ids)
     customers = _by_id(ctx, Customer, (link.local_id for link in links.values()))
+    written = _written_by_page(links, contacts, "ContactID")
+    links = _hold_records(ctx, Customer, LinkKind.CONTACT, written, xero_ids, customers) or links
     merged = follow_merges(ctx, contacts, links, customers, counts)
     contacts = [
         c for c in contacts
@@ -430,7 +472,8 @@ def _keep_crm_version(link: XeroLink, updated: datetime | None) -> None:
 
 # -- items ---------------------------------------------------------------------------------
 def apply_items(ctx: OrgContext, items: list[dict[str, Any]], counts: Counts) -> None:
-    links = _links(ctx, LinkKind.ITEM, (i.get("ItemID") or "" for i in items))
+    xero_ids = [str(i.get("ItemID") or "") for i in items]
+    links = _links(ctx, LinkKind.ITEM, xero_ids)
     products = _by_id(ctx, Product, (link.local_id for link in links.values()))
     codes = [str(i.get("Code") or "").strip() for i in items]
     by_code = {
@@ -441,6 +484,13 @@ def apply_items(ctx: OrgContext, items: list[dict[str, Any]], counts: Counts) ->
             )
         )
     }
+    written = _written_by_page(links, items, "ItemID") | {
+        by_code[code].id
+        for item, code in zip(items, codes, strict=True)
+        if code in by_code
+        and ((link := links.get(str(item.get("ItemID")))) is None or link.local_id not in products)
+    }
+    links = _hold_records(ctx, Product, LinkKind.ITEM, written, xero_ids, products) or links
     linked_now: list[tuple[Product, str, datetime | None]] = []
     for item in items:
         xero_id = str(item["ItemID"])
@@ -792,18 +842,40 @@ def widths_checked(session: Any) -> Iterator[None]:
         event.remove(session, "before_flush", check_widths)
 
 
+def _store(
+    ctx: OrgContext, stream: Stream, rows: list[dict[str, Any]], counts: Counts, what: str
+) -> None:
+    """Apply `rows` in a savepoint; once more if the database aborted it as a deadlock's
+    victim (rolled back to the savepoint, the page holds no lock and starts again)."""
+    before = dict(counts)
+
+    def store() -> None:
+        with widths_checked(ctx.session), ctx.session.begin_nested():
+            stream.apply(ctx, rows, counts)
+
+    def undo() -> None:
+        counts.clear()
+        counts.update(before)
+
+    once_more_on_lock_conflict(store, what, undo)
+
+
 def apply_page(
     ctx: OrgContext, stream: Stream, rows: list[dict[str, Any]], counts: Counts
 ) -> list[dict[str, Any]]:
     """Store a page in a savepoint; if anything in it is refused, store its records one by
     one, each in a savepoint of its own, and set aside those refused. Returns what was stored.
+
+    A deadlock is no refusal: the page is stored again once, and a second one is raised (the
+    pass is interrupted; the next one resumes from the cursor), never set aside as a record.
     """
     before = dict(counts)
     try:
-        with widths_checked(ctx.session), ctx.session.begin_nested():
-            stream.apply(ctx, rows, counts)
+        _store(ctx, stream, rows, counts, f"a page of {stream.name}")
         return rows
     except STORE_ERRORS as exc:
+        if lock_conflict(exc):
+            raise  # twice a deadlock's victim: not the page's fault; the next pass resumes
         counts.clear()
         counts.update(before)
         log.info("a page of %s was refused (%s): storing it record by record", stream.name, exc)
@@ -812,9 +884,10 @@ def apply_page(
     for row in rows:
         before = dict(counts)
         try:
-            with widths_checked(ctx.session), ctx.session.begin_nested():
-                stream.apply(ctx, [row], counts)
+            _store(ctx, stream, [row], counts, f"{stream.resource} {row[id_field]}")
         except STORE_ERRORS as exc:
+            if lock_conflict(exc):
+                raise
             counts.clear()
             counts.update(before)
             field = exc.field if isinstance(exc, TooLong) else None

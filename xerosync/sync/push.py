@@ -20,10 +20,12 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
+from xerosync.db import once_more_on_lock_conflict
 from xerosync.mapping.contacts import contact_number, contact_update, new_contact
 from xerosync.mapping.items import item_payload
 from xerosync.models import (
@@ -421,6 +423,34 @@ def _link_existing(
     return False
 
 
+def _take_template_discount(ctx: OrgContext, creates: list[Row], discount: Decimal) -> list[Row]:
+    """New customers without a discount take the template's, on their rows in the CRM, before
+    their contacts are created. Returns `creates` with what is sent fingerprinted again.
+
+    Lock order (`outbox`): this transaction has written links already (the outbox's marks,
+    take-overs), so it is committed first and the rows are written in a short transaction of
+    their own, taken in id order before any link: no customer's row is held while Xero is
+    called. Each row is read again as it is now (the CRM may have changed it, or set a
+    discount, since); the fingerprint sent is of the row as read.
+    """
+    waiting = [customer for customer, _, _ in creates if customer.default_discount is None]
+    if not waiting:
+        return creates
+    ctx.session.commit()
+
+    def write() -> None:
+        outbox.lock_records(ctx.session, Customer, (c.id for c in waiting))
+        for customer in waiting:
+            if customer.default_discount is None:
+                customer.default_discount = discount
+        ctx.session.commit()
+
+    once_more_on_lock_conflict(
+        write, "the template's discount on new customers", undo=ctx.session.rollback
+    )
+    return [(c, link, outbox.desired_fingerprint(c)) for c, link, _ in creates]
+
+
 def push_customers(
     ctx: OrgContext,
     customers: Sequence[Customer],
@@ -458,9 +488,8 @@ def push_customers(
         creates = _link_found(ctx, creates, updates, report, priority)
     if creates:
         template = ctx.template(priority)
-        for customer, _link, _fp in creates:
-            if customer.default_discount is None and template and template.discount:
-                customer.default_discount = template.discount
+        if template and template.discount:
+            creates = _take_template_discount(ctx, creates, template.discount)
 
         def created(out: Outgoing, results: list[ElementResult]) -> None:
             for (customer, link, current), result in zip(out.rows, results, strict=True):
