@@ -35,5 +35,14 @@ SLOW_FIRST = (
 tests filling in, not with one worker running the fault suite alone."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hand files out in collection order (SLOW_FIRST's), as `--no-loadscope-reorder` does.
+
+    pytest-xdist's `--dist loadfile` otherwise reorders files by how many tests each holds,
+    which put the fault suite (two long tests) last: the run ended with one worker on it."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))  # stable otherwise

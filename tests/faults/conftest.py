@@ -3,6 +3,10 @@ a sandbox of its own with room in its limits, the Demo Company connected, and re
 
 Nothing here is shared with the rest of the test run: the Redis server is started on its own
 port (and restarted by the test), the database is created for the test and dropped after.
+The sandbox is a process of the test's own, never used before: each test boots the next
+test's (`_SpareSandbox`) while it runs, since the boot takes seconds. A finished test's
+workers and sandbox are killed, not shut down warmly: what the test asserts is settled by
+then, and a warm shutdown took seconds a process.
 The broker is that Redis, or (the `rabbitmq` param of tests marked `both_brokers`) a
 RabbitMQ virtual host of the test's own on the machine's RabbitMQ, which is never stopped:
 its outage is every connection to the vhost closed by the server (`FaultBroker.outage`).
@@ -10,9 +14,12 @@ its outage is every connection to the vhost closed by the server (`FaultBroker.o
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -167,6 +174,50 @@ def _vhost(kind: str) -> Iterator[RabbitVhost | None]:
         yield None
 
 
+class _SpareSandbox:
+    """One sandbox process booted ahead of the test that will use it (one per xdist worker).
+
+    It has served nothing when it is taken: a test still gets a sandbox of its own."""
+
+    def __init__(self) -> None:
+        self._spare: SandboxServer | None = None
+        self._workdir: str | None = None
+
+    def take(self, workdir: Path, env: dict[str, str]) -> SandboxServer:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.alive():
+            return spare
+        if spare is not None:
+            spare.kill()
+        return SandboxServer(workdir, env)
+
+    def boot_next(self, env: dict[str, str]) -> None:
+        if self._workdir is None:
+            self._workdir = tempfile.mkdtemp(prefix="xerosync-spare-sandbox-")  # no .env
+        self._spare = SandboxServer(Path(tempfile.mkdtemp(dir=self._workdir)), env)
+
+    def close(self) -> None:
+        if self._spare is not None:
+            self._spare.kill()
+            self._spare = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+
+_SPARE_SANDBOX = _SpareSandbox()
+atexit.register(_SPARE_SANDBOX.close)
+
+
+def kill_all(processes: list[Worker] | list[SandboxServer]) -> None:
+    """SIGKILL each process group (a worker with its pool children), all at once."""
+    threads = [threading.Thread(target=process.kill) for process in processes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def stop_all(workers: list[Worker]) -> None:
     """Stop the workers at once: each warm shutdown takes seconds (more on RabbitMQ)."""
     threads = [threading.Thread(target=worker.stop) for worker in workers]
@@ -209,19 +260,20 @@ def fault_env(
     from xerosync import tasks  # noqa: F401 - registers the tasks
     from xerosync.app import app
 
+    environ = dict(os.environ)  # before the test's settings below
     server = RedisServer(tmp_path)
-    sandbox = SandboxServer(tmp_path, os.environ)
+    sandbox = _SPARE_SANDBOX.take(tmp_path, environ)
     env_object: FaultEnv | None = None
     try:
         server.start()
-        sandbox.wait_ready()
-        control = SandboxControl(sandbox.url)
-        control.config(**SANDBOX_LIMITS)
         with (
             _database(tmp_path) as database_url,
             _vhost(broker_kind) as vhost,
             contextlib.ExitStack() as stack,
         ):
+            sandbox.wait_ready()  # booting meanwhile
+            control = SandboxControl(sandbox.url)
+            control.config(**SANDBOX_LIMITS)
             broker = FaultBroker(server, vhost)
             stack.enter_context(_broker(app, broker.url))
             values = {
@@ -265,10 +317,11 @@ def fault_env(
                 tmp_path, server, sandbox, control, database_url, engine, connection_id,
                 worker_env, broker,
             )  # fmt: skip
+            _SPARE_SANDBOX.boot_next(environ)
             try:
                 yield env_object
             finally:
-                stop_all(env_object.workers)
+                kill_all(env_object.workers)
                 engine.dispose()
                 from xerosync.db import engine_for
 
@@ -276,6 +329,6 @@ def fault_env(
                     engine_for(database_url).dispose()
     finally:
         server.stop()
-        sandbox.stop()
+        sandbox.kill()
         get_settings.cache_clear()
         signal.signal(signal.SIGTERM, previous_handler)

@@ -207,5 +207,12 @@ class SandboxServer:
                 raise RuntimeError(f"the sandbox on port {self.port} did not start")
             time.sleep(0.1)
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def stop(self) -> None:
         stop_group(self.process, grace=5)
+
+    def kill(self) -> None:
+        """SIGKILL at once: nothing of a finished test's sandbox is worth a shutdown."""
+        kill_group(self.process)
