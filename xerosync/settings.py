@@ -128,6 +128,7 @@ class Settings:
     SYNC_INTERVAL_SECONDS: int
     SYNC_IDLE_MAX_INTERVAL_SECONDS: int
     SYNC_PASS_SLICE_SECONDS: float
+    SYNC_PASS_LEASE_SECONDS: float
 
     XERO_BASE_URL: str
     XERO_IDENTITY_URL: str
@@ -211,6 +212,7 @@ _SPEC: dict[str, tuple[Callable[[str], Any], str | None]] = {
     "SYNC_INTERVAL_SECONDS": (_positive_int, "300"),
     "SYNC_IDLE_MAX_INTERVAL_SECONDS": (_positive_int, "1800"),
     "SYNC_PASS_SLICE_SECONDS": (_non_negative_float, "20"),
+    "SYNC_PASS_LEASE_SECONDS": (_positive_float, "30"),
     "XERO_BASE_URL": (_url(("http", "https")), SANDBOX_URL),
     "XERO_IDENTITY_URL": (_url(("http", "https")), ""),
     "XERO_LOGIN_URL": (_url(("http", "https")), ""),

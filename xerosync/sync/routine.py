@@ -20,10 +20,11 @@ pass found something to do, later after passes that found nothing, and never so 
 idle polling would outrun the day's budget before it resets.
 
 One pass at a time per organisation: a non-blocking Redis *lease* (`sync.lease`), renewed by
-the pass while it works and lapsing `PASS_LEASE_SECONDS` after its worker dies. A tick that
-finds a live pass does nothing; the same task delivered again after its worker was killed takes
-over its dead incarnation's lease at once. Each pass is recorded in `sync_runs` with its counts
-and outcome; a pass whose worker died is recorded as "abandoned" by the next one to run.
+the pass while it works and lapsing `SYNC_PASS_LEASE_SECONDS` (30 s) after its worker dies.
+A tick that finds a live pass does nothing; the same task delivered again after its worker
+was killed takes over its dead incarnation's lease at once. Each pass is recorded in
+`sync_runs` with its counts and outcome; a pass whose worker died is recorded as "abandoned"
+by the next one to run.
 """
 
 from __future__ import annotations
@@ -59,8 +60,6 @@ from xerosync.xero.spend import spending_as
 log = logging.getLogger(__name__)
 
 DELETABLE = ("DRAFT", "SUBMITTED")
-PASS_LEASE_SECONDS = 30.0
-"""A dead pass's lease lapses this long after its last renewal (renewed every third of it)."""
 ORDER_LEASE_SECONDS = 30.0
 
 
@@ -72,7 +71,7 @@ def pass_lease(ctx: OrgContext, task_id: str | None = None) -> Lease:
     return Lease(
         redis_client(ctx.settings.REDIS_URL),
         f"xerosync:pass-lock:{ctx.connection.tenant_id}",
-        ttl=PASS_LEASE_SECONDS,
+        ttl=ctx.settings.SYNC_PASS_LEASE_SECONDS,  # renewed every third of it
         owner=task_id,
     )
 
