@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session
 
 from tests.fixtures.xerosync import XerosyncEnv
 from xerosync import crm
@@ -123,6 +124,42 @@ def new_customers(env: XerosyncEnv, count: int) -> list[int]:
         return [row.id for row in rows]
 
 
+def crossing(
+    env: XerosyncEnv, name: str, ours: Callable[[], None], save: Callable[[Session], None]
+) -> None:
+    """Run `ours` (the pass's transaction) and the CRM's `save` on connections of their own,
+    stepped to where they crossed before: ours stops before its first customer row until the
+    CRM holds one and is writing that customer's link; the CRM's UPDATE then goes ahead at
+    once. Both must finish with no database error at all, caught or not."""
+    crm_engine = make_engine(env.settings.DATABASE_URL)  # the CRM's connections, not the pass's
+    ours_at_customers, crm_at_link = threading.Event(), threading.Event()
+    errors: dict[str, BaseException] = {}
+
+    def crm_save() -> None:
+        if not ours_at_customers.wait(WAIT):
+            raise AssertionError(f"the {name} never reached the customers' rows")
+        db = crm.session(crm_engine)
+        with db.begin():
+            save(db)
+        db.close()
+
+    try:
+        with (
+            step_before(env.engine, locks_customers, ours_at_customers, go=crm_at_link),
+            step_before(crm_engine, writes_links, crm_at_link),
+            database_errors(env.engine, crm_engine) as refused,
+        ):
+            threads = [run(name, ours, errors), run("crm", crm_save, errors)]
+            for thread in threads:
+                thread.join(2 * WAIT)
+            assert not any(t.is_alive() for t in threads), "a transaction is still waiting"
+    finally:
+        crm_engine.dispose()
+    assert not errors, {who: f"{type(e).__name__}: {e}" for who, e in errors.items()}
+    assert not refused, refused
+    assert ours_at_customers.is_set() and crm_at_link.is_set()
+
+
 def test_a_crm_save_and_a_pass_creating_the_same_customers_both_finish(
     xerosync_env: XerosyncEnv,
 ) -> None:
@@ -130,41 +167,16 @@ def test_a_crm_save_and_a_pass_creating_the_same_customers_both_finish(
     # A full batch: the pass pushes it in the transaction that marked the chunk's links.
     ids = new_customers(env, MAX_BATCH)
     changed = ids[1]
-    crm_engine = make_engine(env.settings.DATABASE_URL)  # the CRM's connections, not the pass's
-    pass_at_customers, crm_at_link = threading.Event(), threading.Event()
-    errors: dict[str, BaseException] = {}
 
     def routine_push() -> None:
         with env.session() as session:
             push_pending(env.context(session))
             session.commit()
 
-    def crm_save() -> None:
-        if not pass_at_customers.wait(WAIT):
-            raise AssertionError("the pass never reached the customers' rows")
-        db = crm.session(crm_engine)
-        with db.begin():
-            customer = db.get_one(Customer, changed)
-            customer.name = "Lock 1, renamed in the CRM"
-        db.close()
+    def rename(db: Session) -> None:
+        db.get_one(Customer, changed).name = "Lock 1, renamed in the CRM"
 
-    try:
-        with (
-            # The pass stops before its first customer row until the CRM holds one and is
-            # writing that customer's link; the CRM's UPDATE then goes ahead at once.
-            step_before(env.engine, locks_customers, pass_at_customers, go=crm_at_link),
-            step_before(crm_engine, writes_links, crm_at_link),
-            database_errors(env.engine, crm_engine) as refused,
-        ):
-            threads = [run("pass", routine_push, errors), run("crm", crm_save, errors)]
-            for thread in threads:
-                thread.join(2 * WAIT)
-            assert not any(t.is_alive() for t in threads), "a transaction is still waiting"
-    finally:
-        crm_engine.dispose()
-    assert not errors, {name: f"{type(e).__name__}: {e}" for name, e in errors.items()}
-    assert not refused, refused
-    assert pass_at_customers.is_set() and crm_at_link.is_set()
+    crossing(env, "pass", routine_push, rename)
 
     # Nothing lost: the next pass sends the CRM's change, and every customer is in Xero.
     with env.session() as session:
@@ -208,9 +220,6 @@ def test_a_crm_save_and_an_import_following_a_merge_of_the_same_customer_both_fi
     )
     env.sandbox.control.edit("Contacts", survivor, {})
 
-    crm_engine = make_engine(env.settings.DATABASE_URL)
-    import_at_customers, crm_at_link = threading.Event(), threading.Event()
-    errors: dict[str, BaseException] = {}
 
     def import_contacts() -> None:
         with env.session() as session:
@@ -218,29 +227,10 @@ def test_a_crm_save_and_an_import_following_a_merge_of_the_same_customer_both_fi
             session.commit()
         assert counts.get("merged") == 1, counts
 
-    def crm_save() -> None:
-        if not import_at_customers.wait(WAIT):
-            raise AssertionError("the import never reached the customer's row")
-        db = crm.session(crm_engine)
-        with db.begin():
-            db.get_one(Customer, customer_id).phone = "+61 2 5550 0100"
-        db.close()
+    def new_phone(db: Session) -> None:
+        db.get_one(Customer, customer_id).phone = "+61 2 5550 0100"
 
-    try:
-        with (
-            step_before(env.engine, locks_customers, import_at_customers, go=crm_at_link),
-            step_before(crm_engine, writes_links, crm_at_link),
-            database_errors(env.engine, crm_engine) as refused,
-        ):
-            threads = [run("import", import_contacts, errors), run("crm", crm_save, errors)]
-            for thread in threads:
-                thread.join(2 * WAIT)
-            assert not any(t.is_alive() for t in threads), "a transaction is still waiting"
-    finally:
-        crm_engine.dispose()
-    assert not errors, {name: f"{type(e).__name__}: {e}" for name, e in errors.items()}
-    assert not refused, refused
-    assert import_at_customers.is_set() and crm_at_link.is_set()
+    crossing(env, "import", import_contacts, new_phone)
     with env.session() as session:
         link = session.scalars(select(XeroLink).where(XeroLink.local_id == customer_id)).one()
         customer = session.get_one(Customer, customer_id)
